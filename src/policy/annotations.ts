@@ -1,0 +1,90 @@
+// Every annotation key in SPEC §2–§4, in one place so no module spells one by hand.
+
+export const SLUMBER_PREFIX = "slumber.dev/";
+export const LOFT_SLEEPMODE_PREFIX = "sleepmode.loft.sh/";
+
+/** SPEC §2: policy annotations (also accepted without prefix under the config file's `defaults:`). */
+export const POLICY_KEYS = [
+  "enabled",
+  "exclude",
+  "sleep-after",
+  "awake-hours",
+  "sleep-schedule",
+  "wakeup-schedule",
+  "timezone",
+  "force",
+  "force-until",
+  "ignore-user-agents",
+  "hourly-cost",
+  "persistent",
+] as const;
+export type PolicyKey = (typeof POLICY_KEYS)[number];
+
+export const Annotations = {
+  // §2 policy
+  enabled: "slumber.dev/enabled",
+  exclude: "slumber.dev/exclude",
+  sleepAfter: "slumber.dev/sleep-after",
+  awakeHours: "slumber.dev/awake-hours",
+  sleepSchedule: "slumber.dev/sleep-schedule",
+  wakeupSchedule: "slumber.dev/wakeup-schedule",
+  timezone: "slumber.dev/timezone",
+  force: "slumber.dev/force",
+  forceUntil: "slumber.dev/force-until",
+  ignoreUserAgents: "slumber.dev/ignore-user-agents",
+  hourlyCost: "slumber.dev/hourly-cost",
+  /** §1: an administrator vouches that a non-persistent control plane may be scaled to zero. */
+  persistent: "slumber.dev/persistent",
+
+  // §3/§5/§7 recorded state (RFC 3339)
+  lastActivity: "slumber.dev/last-activity",
+  lastWake: "slumber.dev/last-wake",
+  manualSleep: "slumber.dev/manual-sleep",
+
+  // §4 sleep bookkeeping
+  sleepingSince: "slumber.dev/sleeping-since",
+  sleepReason: "slumber.dev/sleep-reason",
+  /** Snapshot of the estimated hourly cost, written when the target goes to sleep (same key as the override). */
+  hourlyCostSnapshot: "slumber.dev/hourly-cost",
+  originalReplicas: "slumber.dev/original-replicas",
+  originalSuspend: "slumber.dev/original-suspend",
+
+  // §4 `vcluster pause` compatibility
+  loftPaused: "loft.sh/paused",
+  loftPausedReplicas: "loft.sh/paused-replicas",
+  loftPausedDate: "loft.sh/paused-date",
+
+  // §4 KEDA
+  kedaPausedReplicas: "autoscaling.keda.sh/paused-replicas",
+
+  // §2 vCluster Platform compatibility (read when the slumber.dev/ form is absent)
+  loftSleepAfter: "sleepmode.loft.sh/sleep-after",
+  loftSleepSchedule: "sleepmode.loft.sh/sleep-schedule",
+  loftWakeupSchedule: "sleepmode.loft.sh/wakeup-schedule",
+  loftTimezone: "sleepmode.loft.sh/timezone",
+  loftIgnoreUserAgents: "sleepmode.loft.sh/ignore-user-agents",
+  loftExclude: "sleepmode.loft.sh/exclude",
+  /** Unix seconds, written by vCluster Platform. */
+  loftLastActivity: "sleepmode.loft.sh/last-activity",
+} as const;
+
+/** Keys the agent writes or reads as state, not policy: allowed under `slumber.dev/` alongside POLICY_KEYS. */
+export const SLUMBER_STATE_KEYS = [
+  "last-activity",
+  "last-wake",
+  "manual-sleep",
+  "sleeping-since",
+  "sleep-reason",
+  "original-replicas",
+  "original-suspend",
+] as const;
+
+/** The `sleepmode.loft.sh/` policy keys Slumber reads as fallbacks (SPEC §2). */
+export const LOFT_COMPAT_KEYS = [
+  "sleep-after",
+  "sleep-schedule",
+  "wakeup-schedule",
+  "timezone",
+  "ignore-user-agents",
+  "exclude",
+] as const;
