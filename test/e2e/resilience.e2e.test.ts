@@ -1,0 +1,147 @@
+// The agent killed in the middle of a sleep, and the API server restarted under a running agent.
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+import { KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  type Admin,
+  adminClients,
+  ago,
+  createNamespace,
+  createVcluster,
+  readStatefulSet,
+  startAgent,
+  waitFor,
+} from "./harness.js";
+
+const run = promisify(execFile);
+const repoRoot = resolve(import.meta.dirname, "../..");
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const idle = { "slumber.dev/last-wake": ago(3 * 3600_000), "slumber.dev/last-activity": ago(3 * 3600_000) };
+
+let admin: Admin;
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(() => {
+  admin = adminClients(inject("adminKubeconfig"));
+});
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+async function hostNamespace(prefix: string): Promise<string> {
+  const ns = await createNamespace(admin, prefix);
+  cleanups.push(ns.remove);
+  return ns.name;
+}
+
+const isAsleep = (ns: string, name: string) => async () => {
+  const sts = await readStatefulSet(admin, ns, name);
+  return sts.spec?.replicas === 0 && sts.metadata?.annotations?.["loft.sh/paused"] === "true" ? sts : false;
+};
+
+async function wake(ns: string, name: string): Promise<void> {
+  await run(
+    process.execPath,
+    [
+      resolve(repoRoot, "dist/cli/main.js"),
+      "wake",
+      `${ns}/${name}`,
+      "--kubeconfig",
+      inject("agentKubeconfig"),
+      "--timeout",
+      "120s",
+    ],
+    { timeout: 150_000 },
+  );
+}
+
+describe("crash safety", () => {
+  it("finishes a sleep that a killed agent left half done, and the wake restores every replica", async () => {
+    const ns = await hostNamespace("crash-half");
+    // The state a crash leaves after the first write: pause recorded, replicas not yet changed.
+    await createVcluster(admin, {
+      namespace: ns,
+      name: "half",
+      replicas: 3,
+      annotations: {
+        "slumber.dev/sleep-after": "30m",
+        ...idle,
+        "loft.sh/paused": "true",
+        "loft.sh/paused-replicas": "3",
+        "loft.sh/paused-date": ago(10_000),
+        "slumber.dev/sleeping-since": ago(10_000),
+        "slumber.dev/sleep-reason": "inactivity",
+      },
+    });
+    const agent = await startAgent({ kubeconfig: inject("agentKubeconfig") });
+    try {
+      const sts = await waitFor("half asleep", 60_000, isAsleep(ns, "half"));
+      expect(sts.metadata?.annotations?.["loft.sh/paused-replicas"]).toBe("3");
+      await wake(ns, "half");
+      expect((await readStatefulSet(admin, ns, "half")).spec?.replicas).toBe(3);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("SIGKILLed right after it recorded the pause, a restarted agent finishes with nothing lost", async () => {
+    const ns = await hostNamespace("crash-kill");
+    await createVcluster(admin, {
+      namespace: ns,
+      name: "killed",
+      replicas: 2,
+      annotations: { "slumber.dev/sleep-after": "30m", ...idle },
+    });
+    const kc = new KubeConfig();
+    kc.loadFromFile(inject("adminKubeconfig"));
+    const agent = await startAgent({ kubeconfig: inject("agentKubeconfig") });
+    // Kill the agent the moment the pause annotation shows up on the watch.
+    await new Promise<void>((resolveKill, reject) => {
+      const timer = setTimeout(() => reject(new Error("no pause annotation within 60s")), 60_000);
+      void new Watch(kc).watch(
+        `/apis/apps/v1/namespaces/${ns}/statefulsets`,
+        {},
+        (_type, obj: { metadata?: { annotations?: Record<string, string> } }) => {
+          if (obj.metadata?.annotations?.["loft.sh/paused"] === "true") {
+            clearTimeout(timer);
+            void agent.kill().then(resolveKill);
+          }
+        },
+        (err) => (err ? reject(err) : undefined),
+      );
+    });
+    const mid = await readStatefulSet(admin, ns, "killed");
+    expect(mid.metadata?.annotations?.["loft.sh/paused-replicas"]).toBe("2");
+
+    const again = await startAgent({ kubeconfig: inject("agentKubeconfig") });
+    try {
+      await waitFor("killed asleep", 60_000, isAsleep(ns, "killed"));
+      await wake(ns, "killed");
+      expect((await readStatefulSet(admin, ns, "killed")).spec?.replicas).toBe(2);
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
+describe("API server restart", () => {
+  it("the running agent's informers recover and it keeps acting", async () => {
+    const agent = await startAgent({ kubeconfig: inject("agentKubeconfig") });
+    try {
+      await run("bash", [resolve(repoRoot, "test/cluster/restart-apiserver.sh")], { timeout: 180_000 });
+      const ns = await hostNamespace("after-restart");
+      // Created after the restart: only a live watch (or resync over a live connection) sees it.
+      await createVcluster(admin, {
+        namespace: ns,
+        name: "late",
+        annotations: { "slumber.dev/sleep-after": "30m", ...idle },
+      });
+      await waitFor("late asleep", 90_000, isAsleep(ns, "late"));
+      expect(agent.child.exitCode).toBeNull();
+    } finally {
+      await agent.stop();
+    }
+  });
+});
