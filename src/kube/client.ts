@@ -1,0 +1,510 @@
+// The real KubeClient on @kubernetes/client-node 2.x: the only code in Slumber that talks to the API server.
+import { hostname } from "node:os";
+import {
+  ApiException,
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesObject,
+  makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1CronJob,
+  type V1Deployment,
+  type V1Namespace,
+  type V1ObjectMeta,
+  type V1Pod,
+  type V1StatefulSet,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import {
+  type ControlPlane,
+  describeRef,
+  type EventSpec,
+  type KubeClient,
+  KubeError,
+  type NamespaceObject,
+  type ObjectMeta,
+  type ObjectPatch,
+  type ObjectRef,
+  type PatchableKind,
+  type WatchEvent,
+  type WatchedResource,
+  type WatchHandle,
+  type Workload,
+} from "./types.js";
+
+export const CONTROL_PLANE_SELECTOR = "app=vcluster";
+export const REPORTING_CONTROLLER = "slumber";
+const KEDA = { group: "keda.sh", version: "v1alpha1", plural: "scaledobjects" } as const;
+/** How long a "KEDA is not installed" answer is trusted before asking again. */
+const KEDA_DISCOVERY_TTL_MS = 5 * 60_000;
+const INFORMER_BACKOFF_MIN_MS = 1_000;
+const INFORMER_BACKOFF_MAX_MS = 60_000;
+
+const API_VERSION: Record<PatchableKind, string> = {
+  Deployment: "apps/v1",
+  StatefulSet: "apps/v1",
+  CronJob: "batch/v1",
+  ScaledObject: `${KEDA.group}/${KEDA.version}`,
+  Namespace: "v1",
+};
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/** Loads credentials like kubectl: `path` if given, else $KUBECONFIG, ~/.kube/config, in-cluster. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (path) kubeConfig.loadFromFile(path);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+export interface KubeClientOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Events' reportingInstance; defaults to the host (pod) name. */
+  reportingInstance?: string;
+}
+
+export function normalizeMeta(meta: V1ObjectMeta | undefined): ObjectMeta {
+  return {
+    namespace: meta?.namespace ?? "",
+    name: meta?.name ?? "",
+    uid: meta?.uid ?? "",
+    resourceVersion: meta?.resourceVersion ?? "",
+    generation: meta?.generation ?? 0,
+    labels: meta?.labels ?? {},
+    annotations: meta?.annotations ?? {},
+  };
+}
+
+export function normalizeControlPlane(
+  obj: V1StatefulSet | V1Deployment,
+  kind: "StatefulSet" | "Deployment",
+): ControlPlane {
+  const meta = normalizeMeta(obj.metadata);
+  const claims = kind === "StatefulSet" ? (obj as V1StatefulSet).spec?.volumeClaimTemplates : undefined;
+  return {
+    kind,
+    meta,
+    release: meta.labels.release ?? meta.name,
+    replicas: obj.spec?.replicas ?? 1,
+    statusReplicas: obj.status?.replicas ?? 0,
+    readyReplicas: obj.status?.readyReplicas ?? 0,
+    hasVolumeClaimTemplates: (claims?.length ?? 0) > 0,
+  };
+}
+
+function normalizeScalable(obj: V1StatefulSet | V1Deployment, kind: "StatefulSet" | "Deployment"): Workload {
+  return {
+    kind,
+    meta: normalizeMeta(obj.metadata),
+    replicas: obj.spec?.replicas ?? 1,
+    readyReplicas: obj.status?.readyReplicas ?? 0,
+    suspend: null,
+    scaleTarget: null,
+  };
+}
+
+function normalizeCronJob(obj: V1CronJob): Workload {
+  return {
+    kind: "CronJob",
+    meta: normalizeMeta(obj.metadata),
+    replicas: null,
+    readyReplicas: null,
+    suspend: obj.spec?.suspend ?? false,
+    scaleTarget: null,
+  };
+}
+
+interface ScaledObjectResource extends KubernetesObject {
+  spec?: { scaleTargetRef?: { kind?: string; name?: string } };
+}
+
+function normalizeScaledObject(obj: ScaledObjectResource): Workload {
+  const target = obj.spec?.scaleTargetRef;
+  return {
+    kind: "ScaledObject",
+    meta: normalizeMeta(obj.metadata),
+    replicas: null,
+    readyReplicas: null,
+    suspend: null,
+    scaleTarget: target?.name ? { kind: target.kind ?? "Deployment", name: target.name } : null,
+  };
+}
+
+/** Turns any failure of an API call into a KubeError naming the operation and the object. */
+async function call<T>(operation: string, object: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ApiException) {
+      throw new KubeError(operation, object, err.code, statusMessage(err.body) ?? err.message);
+    }
+    throw new KubeError(operation, object, undefined, err instanceof Error ? err.message : String(err));
+  }
+}
+
+function statusMessage(body: unknown): string | undefined {
+  if (typeof body !== "string") return undefined;
+  try {
+    const status = JSON.parse(body) as { message?: unknown };
+    return typeof status.message === "string" ? status.message : body;
+  } catch {
+    return body;
+  }
+}
+
+function patchBody(ref: ObjectRef, patch: ObjectPatch): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {};
+  if (patch.annotations) metadata.annotations = patch.annotations;
+  if (patch.resourceVersion) metadata.resourceVersion = patch.resourceVersion;
+  const spec: Record<string, unknown> = {};
+  if (patch.replicas !== undefined) {
+    if (ref.kind !== "Deployment" && ref.kind !== "StatefulSet") {
+      throw new KubeError(
+        "patch",
+        describeRef(ref),
+        400,
+        "spec.replicas is only patched on Deployments and StatefulSets",
+      );
+    }
+    spec.replicas = patch.replicas;
+  }
+  if (patch.suspend !== undefined) {
+    if (ref.kind !== "CronJob")
+      throw new KubeError("patch", describeRef(ref), 400, "spec.suspend is only patched on CronJobs");
+    spec.suspend = patch.suspend;
+  }
+  return Object.keys(spec).length > 0 ? { metadata, spec } : { metadata };
+}
+
+export class ApiServerKubeClient implements KubeClient {
+  private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly batch: BatchV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly logger: Logger;
+  private readonly kubeConfig: KubeConfig;
+  private readonly reportingInstance: string;
+  private kedaKnownAbsentAt: number | null = null;
+
+  constructor(options: KubeClientOptions) {
+    this.kubeConfig = options.kubeConfig;
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
+    this.batch = options.kubeConfig.makeApiClient(BatchV1Api);
+    this.custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.logger = options.logger;
+    this.reportingInstance = options.reportingInstance ?? hostname();
+  }
+
+  async listControlPlanes(): Promise<ControlPlane[]> {
+    const labelSelector = CONTROL_PLANE_SELECTOR;
+    const [sets, deployments] = await Promise.all([
+      call("list", "StatefulSets app=vcluster", () =>
+        this.apps.listStatefulSetForAllNamespaces({ labelSelector }),
+      ),
+      call("list", "Deployments app=vcluster", () =>
+        this.apps.listDeploymentForAllNamespaces({ labelSelector }),
+      ),
+    ]);
+    return [
+      ...sets.items.map((s) => normalizeControlPlane(s, "StatefulSet")),
+      ...deployments.items.map((d) => normalizeControlPlane(d, "Deployment")),
+    ];
+  }
+
+  async getControlPlane(namespace: string, release: string): Promise<ControlPlane | null> {
+    const labelSelector = `${CONTROL_PLANE_SELECTOR},release=${release}`;
+    const object = `vcluster ${namespace}/${release}`;
+    const [sets, deployments] = await Promise.all([
+      call("list StatefulSets of", object, () =>
+        this.apps.listNamespacedStatefulSet({ namespace, labelSelector }),
+      ),
+      call("list Deployments of", object, () =>
+        this.apps.listNamespacedDeployment({ namespace, labelSelector }),
+      ),
+    ]);
+    const set = sets.items[0];
+    if (set) return normalizeControlPlane(set, "StatefulSet");
+    const deployment = deployments.items[0];
+    return deployment ? normalizeControlPlane(deployment, "Deployment") : null;
+  }
+
+  async listNamespaces(): Promise<NamespaceObject[]> {
+    const list = await call("list", "Namespaces", () => this.core.listNamespace());
+    return list.items.map((ns: V1Namespace) => ({ meta: normalizeMeta(ns.metadata) }));
+  }
+
+  async getNamespace(name: string): Promise<NamespaceObject | null> {
+    try {
+      const ns = await call("get", `Namespace ${name}`, () => this.core.readNamespace({ name }));
+      return { meta: normalizeMeta(ns.metadata) };
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 404) return null;
+      throw err;
+    }
+  }
+
+  async listWorkloads(namespace: string): Promise<Workload[]> {
+    const [deployments, sets, cronJobs, scaledObjects] = await Promise.all([
+      call("list", `Deployments in ${namespace}`, () => this.apps.listNamespacedDeployment({ namespace })),
+      call("list", `StatefulSets in ${namespace}`, () => this.apps.listNamespacedStatefulSet({ namespace })),
+      call("list", `CronJobs in ${namespace}`, () => this.batch.listNamespacedCronJob({ namespace })),
+      this.listScaledObjects(namespace),
+    ]);
+    return [
+      ...deployments.items.map((d) => normalizeScalable(d, "Deployment")),
+      ...sets.items.map((s) => normalizeScalable(s, "StatefulSet")),
+      ...cronJobs.items.map(normalizeCronJob),
+      ...scaledObjects.map(normalizeScaledObject),
+    ];
+  }
+
+  /** ScaledObjects exist only where KEDA's CRD is installed; a 404 means "not installed", remembered for a while. */
+  private async listScaledObjects(namespace: string): Promise<ScaledObjectResource[]> {
+    if (this.kedaKnownAbsentAt !== null && Date.now() - this.kedaKnownAbsentAt < KEDA_DISCOVERY_TTL_MS)
+      return [];
+    try {
+      const list = (await call("list", `ScaledObjects in ${namespace}`, () =>
+        this.custom.listNamespacedCustomObject({ ...KEDA, namespace }),
+      )) as { items?: ScaledObjectResource[] };
+      this.kedaKnownAbsentAt = null;
+      return list.items ?? [];
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 404) {
+        if (this.kedaKnownAbsentAt === null)
+          this.logger.info({ crd: "scaledobjects.keda.sh" }, "KEDA not installed; ScaledObjects ignored");
+        this.kedaKnownAbsentAt = Date.now();
+        return [];
+      }
+      throw err;
+    }
+  }
+
+  async listPods(namespace: string, labelSelector?: string): Promise<V1Pod[]> {
+    const object = `Pods in ${namespace}${labelSelector ? ` (${labelSelector})` : ""}`;
+    const list = await call("list", object, () => this.core.listNamespacedPod({ namespace, labelSelector }));
+    return list.items;
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    try {
+      await call("delete", `Pod ${namespace}/${name}`, () =>
+        this.core.deleteNamespacedPod({ namespace, name }),
+      );
+    } catch (err) {
+      if (!(err instanceof KubeError && err.code === 404)) throw err;
+    }
+  }
+
+  async readVclusterConfig(namespace: string, release: string): Promise<string | null> {
+    const name = `vc-config-${release}`;
+    try {
+      const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+        this.core.readNamespacedSecret({ namespace, name }),
+      );
+      const encoded = secret.data?.["config.yaml"];
+      return encoded === undefined ? null : Buffer.from(encoded, "base64").toString("utf8");
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 404) return null;
+      throw err;
+    }
+  }
+
+  async patch(ref: ObjectRef, patch: ObjectPatch): Promise<ObjectMeta> {
+    const body = patchBody(ref, patch);
+    const { namespace, name } = ref;
+    const object = describeRef(ref);
+    switch (ref.kind) {
+      case "Namespace":
+        return normalizeMeta(
+          (await call("patch", object, () => this.core.patchNamespace({ name, body }, mergePatch))).metadata,
+        );
+      case "Deployment":
+        return normalizeMeta(
+          (
+            await call("patch", object, () =>
+              this.apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch),
+            )
+          ).metadata,
+        );
+      case "StatefulSet":
+        return normalizeMeta(
+          (
+            await call("patch", object, () =>
+              this.apps.patchNamespacedStatefulSet({ namespace, name, body }, mergePatch),
+            )
+          ).metadata,
+        );
+      case "CronJob":
+        return normalizeMeta(
+          (
+            await call("patch", object, () =>
+              this.batch.patchNamespacedCronJob({ namespace, name, body }, mergePatch),
+            )
+          ).metadata,
+        );
+      case "ScaledObject": {
+        const patched = (await call("patch", object, () =>
+          this.custom.patchNamespacedCustomObject({ ...KEDA, namespace, name, body }, mergePatch),
+        )) as KubernetesObject;
+        return normalizeMeta(patched.metadata);
+      }
+    }
+  }
+
+  async recordEvent(event: EventSpec): Promise<void> {
+    const { regarding } = event;
+    // Events about a Namespace live in that namespace, so `kubectl describe ns` shows them.
+    const namespace = regarding.kind === "Namespace" ? regarding.name : regarding.namespace;
+    const now = new Date();
+    await call("create Event about", describeRef(regarding), () =>
+      this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${regarding.name}.slumber.`, namespace },
+          involvedObject: {
+            apiVersion: API_VERSION[regarding.kind],
+            kind: regarding.kind,
+            name: regarding.name,
+            namespace: regarding.kind === "Namespace" ? undefined : regarding.namespace,
+            uid: regarding.uid,
+          },
+          type: event.type,
+          reason: event.reason,
+          action: event.action,
+          message: event.note,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          source: { component: REPORTING_CONTROLLER },
+          reportingComponent: REPORTING_CONTROLLER,
+          reportingInstance: this.reportingInstance,
+        },
+      }),
+    );
+  }
+
+  watch(resource: WatchedResource, onEvent: (event: WatchEvent) => void): WatchHandle {
+    const informers = this.informerSpecs(resource).map((spec) => this.startInformer(resource, spec, onEvent));
+    return {
+      synced: Promise.all(informers.map((i) => i.synced)).then(() => undefined),
+      stop: async () => {
+        await Promise.all(informers.map((i) => i.stop()));
+      },
+    };
+  }
+
+  private informerSpecs(resource: WatchedResource): InformerSpec[] {
+    switch (resource) {
+      case "controlPlanes":
+        return [
+          {
+            kind: "StatefulSet",
+            path: "/apis/apps/v1/statefulsets",
+            labelSelector: CONTROL_PLANE_SELECTOR,
+            list: () => this.apps.listStatefulSetForAllNamespaces({ labelSelector: CONTROL_PLANE_SELECTOR }),
+          },
+          {
+            kind: "Deployment",
+            path: "/apis/apps/v1/deployments",
+            labelSelector: CONTROL_PLANE_SELECTOR,
+            list: () => this.apps.listDeploymentForAllNamespaces({ labelSelector: CONTROL_PLANE_SELECTOR }),
+          },
+        ];
+      case "namespaces":
+        return [{ kind: "Namespace", path: "/api/v1/namespaces", list: () => this.core.listNamespace() }];
+      case "workloads":
+        // ScaledObjects are not watched: pausing them is read on every pass, and the CRD may be absent.
+        return [
+          {
+            kind: "Deployment",
+            path: "/apis/apps/v1/deployments",
+            list: () => this.apps.listDeploymentForAllNamespaces(),
+          },
+          {
+            kind: "StatefulSet",
+            path: "/apis/apps/v1/statefulsets",
+            list: () => this.apps.listStatefulSetForAllNamespaces(),
+          },
+          {
+            kind: "CronJob",
+            path: "/apis/batch/v1/cronjobs",
+            list: () => this.batch.listCronJobForAllNamespaces(),
+          },
+        ];
+    }
+  }
+
+  /** makeInformer stops on any error but 410; restart it with exponential backoff and log each restart. */
+  private startInformer(resource: WatchedResource, spec: InformerSpec, onEvent: (event: WatchEvent) => void) {
+    const informer = makeInformer<KubernetesObject>(
+      this.kubeConfig,
+      spec.path,
+      spec.list,
+      spec.labelSelector,
+    );
+    let stopped = false;
+    let backoffMs = INFORMER_BACKOFF_MIN_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const emit = (type: WatchEvent["type"]) => (obj: KubernetesObject) => {
+      backoffMs = INFORMER_BACKOFF_MIN_MS;
+      onEvent({
+        resource,
+        type,
+        kind: spec.kind,
+        namespace: obj.metadata?.namespace ?? "",
+        name: obj.metadata?.name ?? "",
+        labels: obj.metadata?.labels ?? {},
+      });
+    };
+    informer.on("add", emit("added"));
+    informer.on("update", emit("modified"));
+    informer.on("delete", emit("deleted"));
+
+    let markSynced: () => void = () => {};
+    const synced = new Promise<void>((resolve) => {
+      markSynced = resolve;
+    });
+    const begin = (): void => {
+      informer.start().then(markSynced, (err: unknown) => restart(err));
+    };
+    const restart = (err: unknown): void => {
+      if (stopped) return;
+      const code = err instanceof ApiException ? err.code : undefined;
+      this.logger.warn(
+        {
+          informer: spec.path,
+          code,
+          err: err instanceof Error ? err.message : String(err),
+          retryInMs: backoffMs,
+        },
+        "informer stopped; restarting",
+      );
+      timer = setTimeout(begin, backoffMs);
+      backoffMs = Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS);
+    };
+    informer.on("error", restart);
+    begin();
+    return {
+      synced,
+      stop: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        await informer.stop();
+      },
+    };
+  }
+}
+
+interface InformerSpec {
+  kind: PatchableKind;
+  path: string;
+  labelSelector?: string;
+  list: () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>;
+}
