@@ -22,7 +22,7 @@ function parseSamples(text: string): Sample[] {
   return samples;
 }
 
-async function valueOf(
+async function sampleValue(
   metrics: SlumberMetrics,
   name: string,
   labels: Record<string, string>,
@@ -66,19 +66,23 @@ describe("SlumberMetrics", () => {
       }),
       T0,
     );
-    expect(await valueOf(metrics, "slumber_target_asleep", labels)).toBe(1);
-    expect(await valueOf(metrics, "slumber_target_hourly_cost", { ...labels, currency: "USD" })).toBe(0.6);
-    expect(await valueOf(metrics, "slumber_policy_errors", labels)).toBe(1);
+    expect(await sampleValue(metrics, "slumber_target_asleep", labels)).toBe(1);
+    expect(await sampleValue(metrics, "slumber_target_hourly_cost", { ...labels, currency: "USD" })).toBe(
+      0.6,
+    );
+    expect(await sampleValue(metrics, "slumber_policy_errors", labels)).toBe(1);
     metrics.targetObserved(view("awake", T0), T0 + MIN);
-    expect(await valueOf(metrics, "slumber_target_asleep", labels)).toBe(0);
-    expect(await valueOf(metrics, "slumber_policy_errors", labels)).toBe(0);
+    expect(await sampleValue(metrics, "slumber_target_asleep", labels)).toBe(0);
+    expect(await sampleValue(metrics, "slumber_policy_errors", labels)).toBe(0);
   });
 
   it("accrues nothing on the first observation, even of a target asleep for hours", async () => {
     const metrics = new SlumberMetrics({ defaultMetrics: false });
     metrics.targetObserved(view("asleep", T0 - 5 * 60 * MIN), T0);
-    expect(await valueOf(metrics, "slumber_asleep_seconds_total", labels)).toBe(0);
-    expect(await valueOf(metrics, "slumber_estimated_savings_total", { ...labels, currency: "USD" })).toBe(0);
+    expect(await sampleValue(metrics, "slumber_asleep_seconds_total", labels)).toBe(0);
+    expect(
+      await sampleValue(metrics, "slumber_estimated_savings_total", { ...labels, currency: "USD" }),
+    ).toBe(0);
   });
 
   it("accrues time asleep and hourly cost × hours between observations while asleep", async () => {
@@ -86,9 +90,9 @@ describe("SlumberMetrics", () => {
     metrics.targetObserved(view("asleep", T0), T0);
     metrics.targetObserved(view("asleep", T0), T0 + 30 * MIN);
     metrics.targetObserved(view("asleep", T0), T0 + 90 * MIN);
-    expect(await valueOf(metrics, "slumber_asleep_seconds_total", labels)).toBe(90 * 60);
+    expect(await sampleValue(metrics, "slumber_asleep_seconds_total", labels)).toBe(90 * 60);
     expect(
-      await valueOf(metrics, "slumber_estimated_savings_total", { ...labels, currency: "USD" }),
+      await sampleValue(metrics, "slumber_estimated_savings_total", { ...labels, currency: "USD" }),
     ).toBeCloseTo(0.6 * 1.5, 12);
   });
 
@@ -96,7 +100,7 @@ describe("SlumberMetrics", () => {
     const metrics = new SlumberMetrics({ defaultMetrics: false });
     metrics.targetObserved(view("awake", T0 - 60 * MIN), T0);
     metrics.targetObserved(view("awake", T0 - 60 * MIN), T0 + 60 * MIN);
-    expect(await valueOf(metrics, "slumber_asleep_seconds_total", labels)).toBe(0);
+    expect(await sampleValue(metrics, "slumber_asleep_seconds_total", labels)).toBe(0);
   });
 
   it("accrues only the asleep part of an interval in which the target woke or fell asleep", async () => {
@@ -106,14 +110,14 @@ describe("SlumberMetrics", () => {
     metrics.targetObserved(view("asleep", T0 + 10 * MIN), T0 + 30 * MIN);
     // Woke 15 minutes into the next 30-minute gap: 15 more minutes.
     metrics.targetObserved(view("awake", T0 + 45 * MIN), T0 + 60 * MIN);
-    expect(await valueOf(metrics, "slumber_asleep_seconds_total", labels)).toBe(35 * 60);
+    expect(await sampleValue(metrics, "slumber_asleep_seconds_total", labels)).toBe(35 * 60);
   });
 
   it("accrues nothing for an interval whose change time is unknown", async () => {
     const metrics = new SlumberMetrics({ defaultMetrics: false });
     metrics.targetObserved(view("asleep", T0), T0);
     metrics.targetObserved(view("awake", null), T0 + 30 * MIN);
-    expect(await valueOf(metrics, "slumber_asleep_seconds_total", labels)).toBe(0);
+    expect(await sampleValue(metrics, "slumber_asleep_seconds_total", labels)).toBe(0);
   });
 
   it("prices savings at the cost snapshot of each observation", async () => {
@@ -121,7 +125,9 @@ describe("SlumberMetrics", () => {
     metrics.targetObserved(view("asleep", T0, { hourlyCost: 1 }), T0);
     metrics.targetObserved(view("asleep", T0, { hourlyCost: 1 }), T0 + 60 * MIN);
     metrics.targetObserved(view("asleep", T0, { hourlyCost: 3 }), T0 + 120 * MIN);
-    expect(await valueOf(metrics, "slumber_estimated_savings_total", { ...labels, currency: "USD" })).toBe(4);
+    expect(
+      await sampleValue(metrics, "slumber_estimated_savings_total", { ...labels, currency: "USD" }),
+    ).toBe(4);
   });
 
   it("deletes every series of a removed target, transitions included", async () => {
@@ -150,29 +156,35 @@ describe("SlumberMetrics", () => {
     metrics.apiError("patch StatefulSet", 409);
     metrics.apiError("list Pod", undefined);
     expect(
-      await valueOf(metrics, "slumber_transitions_total", { ...labels, to: "asleep", reason: "schedule" }),
+      await sampleValue(metrics, "slumber_transitions_total", {
+        ...labels,
+        to: "asleep",
+        reason: "schedule",
+      }),
     ).toBe(2);
     expect(
-      await valueOf(metrics, "slumber_wake_duration_seconds_bucket", { kind: "vcluster", le: "30" }),
+      await sampleValue(metrics, "slumber_wake_duration_seconds_bucket", { kind: "vcluster", le: "30" }),
     ).toBe(0);
     expect(
-      await valueOf(metrics, "slumber_wake_duration_seconds_bucket", { kind: "vcluster", le: "45" }),
+      await sampleValue(metrics, "slumber_wake_duration_seconds_bucket", { kind: "vcluster", le: "45" }),
     ).toBe(1);
     expect(
-      await valueOf(metrics, "slumber_wake_duration_seconds_bucket", { kind: "vcluster", le: "300" }),
+      await sampleValue(metrics, "slumber_wake_duration_seconds_bucket", { kind: "vcluster", le: "300" }),
     ).toBe(1);
     expect(
-      await valueOf(metrics, "slumber_proxy_requests_total", {
+      await sampleValue(metrics, "slumber_proxy_requests_total", {
         namespace: "vcluster-team-a",
         name: "team-a",
         outcome: "held",
       }),
     ).toBe(1);
-    expect(await valueOf(metrics, "slumber_reconcile_duration_seconds_count", {})).toBe(1);
+    expect(await sampleValue(metrics, "slumber_reconcile_duration_seconds_count", {})).toBe(1);
     expect(
-      await valueOf(metrics, "slumber_api_errors_total", { operation: "patch StatefulSet", code: "409" }),
+      await sampleValue(metrics, "slumber_api_errors_total", { operation: "patch StatefulSet", code: "409" }),
     ).toBe(1);
-    expect(await valueOf(metrics, "slumber_api_errors_total", { operation: "list Pod", code: "0" })).toBe(1);
+    expect(await sampleValue(metrics, "slumber_api_errors_total", { operation: "list Pod", code: "0" })).toBe(
+      1,
+    );
   });
 
   it("exports the process and Node.js default metrics on its own registry", async () => {
