@@ -1,0 +1,386 @@
+// In-memory KubeClient for tests and the benchmark: same interface as the real client, with
+// per-call error injection, a crash after the N-th write, and resourceVersion preconditions.
+import type { V1Pod } from "@kubernetes/client-node";
+import {
+  type ControlPlane,
+  type ControlPlaneKind,
+  describeRef,
+  type EventSpec,
+  type KubeClient,
+  KubeError,
+  type NamespaceObject,
+  type ObjectMeta,
+  type ObjectPatch,
+  type ObjectRef,
+  type WatchEvent,
+  type WatchedResource,
+  type WatchHandle,
+  type Workload,
+  type WorkloadKind,
+} from "../../src/kube/types.js";
+
+export type FakeOperation = Exclude<keyof KubeClient, "watch">;
+/** An HTTP status, or `timeout` (a KubeError without status, like a network timeout). */
+export type InjectedFailure = number | "timeout";
+
+/** A write through the client: what the reconciler changed. */
+export interface RecordedWrite {
+  operation: "patch" | "deletePod";
+  ref: ObjectRef | { kind: "Pod"; namespace: string; name: string };
+  patch?: ObjectPatch;
+}
+
+/** Thrown by the N-th write after `crashAfterWrites(N)`: a process dying mid-sequence. */
+export class SimulatedCrash extends Error {
+  override readonly name = "SimulatedCrash";
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+
+export interface ControlPlaneSeed {
+  namespace: string;
+  release: string;
+  kind?: ControlPlaneKind;
+  replicas?: number;
+  annotations?: Record<string, string>;
+  /** StatefulSet with volumeClaimTemplates (default true for StatefulSets). */
+  volumeClaims?: boolean;
+}
+
+export interface WorkloadSeed {
+  replicas?: number;
+  suspend?: boolean;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  scaleTarget?: { kind: string; name: string };
+}
+
+export class FakeKube implements KubeClient {
+  readonly controlPlanes = new Map<string, Mutable<ControlPlane>>();
+  readonly namespaces = new Map<string, Mutable<NamespaceObject>>();
+  readonly workloads = new Map<string, Mutable<Workload>>();
+  readonly pods = new Map<string, V1Pod>();
+  readonly vclusterConfigs = new Map<string, string>();
+  readonly events: EventSpec[] = [];
+  readonly writes: RecordedWrite[] = [];
+  /** When false, readyReplicas stays where it is until `setReady`. */
+  autoReady = true;
+  private resourceVersion = 1;
+  private uid = 1;
+  private readonly failures: {
+    operation: FakeOperation;
+    failure: InjectedFailure;
+    match?: (ref: ObjectRef) => boolean;
+  }[] = [];
+  private crashAtWrite: number | null = null;
+  private writeCount = 0;
+  private readonly watchers = new Set<(event: WatchEvent) => void>();
+
+  // --- test controls --------------------------------------------------------------------------
+
+  /** The next call of `operation` (optionally only for an object matching `match`) fails once. */
+  failNext(operation: FakeOperation, failure: InjectedFailure, match?: (ref: ObjectRef) => boolean): void {
+    this.failures.push({ operation, failure, match });
+  }
+
+  /** The N-th write from now (1-based) throws SimulatedCrash without being applied; earlier writes stay applied. */
+  crashAfterWrites(n: number): void {
+    this.crashAtWrite = n;
+    this.writeCount = 0;
+  }
+
+  clearWrites(): void {
+    this.writes.length = 0;
+    this.events.length = 0;
+  }
+
+  addNamespace(
+    name: string,
+    annotations: Record<string, string> = {},
+    labels: Record<string, string> = {},
+  ): void {
+    this.namespaces.set(name, { meta: this.newMeta("", name, annotations, labels) });
+    this.notify("namespaces", "added", "Namespace", "", name, labels);
+  }
+
+  addControlPlane(seed: ControlPlaneSeed): ControlPlane {
+    const kind = seed.kind ?? "StatefulSet";
+    if (!this.namespaces.has(seed.namespace)) this.addNamespace(seed.namespace);
+    const replicas = seed.replicas ?? 1;
+    const labels = { app: "vcluster", release: seed.release };
+    const plane: Mutable<ControlPlane> = {
+      kind,
+      meta: this.newMeta(seed.namespace, seed.release, seed.annotations ?? {}, labels),
+      release: seed.release,
+      replicas,
+      statusReplicas: replicas,
+      readyReplicas: replicas,
+      hasVolumeClaimTemplates: kind === "StatefulSet" && (seed.volumeClaims ?? true),
+    };
+    this.controlPlanes.set(key(seed.namespace, seed.release), plane);
+    this.addPod(seed.namespace, `${seed.release}-0`, labels, { cpu: "200m", memory: "256Mi" });
+    this.notify("controlPlanes", "added", kind, seed.namespace, seed.release, labels);
+    return structuredClone(plane);
+  }
+
+  addWorkload(namespace: string, kind: WorkloadKind, name: string, seed: WorkloadSeed = {}): void {
+    if (!this.namespaces.has(namespace)) this.addNamespace(namespace);
+    const scalable = kind === "Deployment" || kind === "StatefulSet";
+    const replicas = scalable ? (seed.replicas ?? 1) : null;
+    this.workloads.set(this.workloadKey(kind, namespace, name), {
+      kind,
+      meta: this.newMeta(namespace, name, seed.annotations ?? {}, seed.labels ?? {}),
+      replicas,
+      readyReplicas: replicas,
+      suspend: kind === "CronJob" ? (seed.suspend ?? false) : null,
+      scaleTarget: kind === "ScaledObject" ? (seed.scaleTarget ?? { kind: "Deployment", name }) : null,
+    });
+    this.notify("workloads", "added", kind, namespace, name, seed.labels ?? {});
+  }
+
+  addPod(
+    namespace: string,
+    name: string,
+    labels: Record<string, string>,
+    requests: { cpu: string; memory: string },
+  ): void {
+    this.pods.set(key(namespace, name), {
+      metadata: { namespace, name, labels },
+      spec: { containers: [{ name: "main", resources: { requests } }] },
+    });
+  }
+
+  setVclusterConfig(namespace: string, release: string, yaml: string): void {
+    this.vclusterConfigs.set(key(namespace, release), yaml);
+  }
+
+  /** Someone else (GitOps, a person, `vcluster resume`) changes an object: not recorded as our write. */
+  externalPatch(ref: ObjectRef, patch: ObjectPatch): void {
+    this.applyPatch(ref, patch);
+  }
+
+  setReady(namespace: string, name: string, readyReplicas: number): void {
+    const plane = this.controlPlanes.get(key(namespace, name));
+    if (plane) plane.readyReplicas = readyReplicas;
+    for (const kind of ["Deployment", "StatefulSet"] as const) {
+      const workload = this.workloads.get(this.workloadKey(kind, namespace, name));
+      if (workload) workload.readyReplicas = readyReplicas;
+    }
+  }
+
+  controlPlane(namespace: string, release: string): ControlPlane {
+    const plane = this.controlPlanes.get(key(namespace, release));
+    if (!plane) throw new Error(`no control plane ${namespace}/${release} in the fake`);
+    return structuredClone(plane);
+  }
+
+  workload(namespace: string, kind: WorkloadKind, name: string): Workload {
+    const workload = this.workloads.get(this.workloadKey(kind, namespace, name));
+    if (!workload) throw new Error(`no ${kind} ${namespace}/${name} in the fake`);
+    return structuredClone(workload);
+  }
+
+  namespace(name: string): NamespaceObject {
+    const ns = this.namespaces.get(name);
+    if (!ns) throw new Error(`no Namespace ${name} in the fake`);
+    return structuredClone(ns);
+  }
+
+  // --- KubeClient -----------------------------------------------------------------------------
+
+  async listControlPlanes(): Promise<ControlPlane[]> {
+    this.maybeFail("listControlPlanes");
+    return [...this.controlPlanes.values()].map((p) => structuredClone(p));
+  }
+
+  async getControlPlane(namespace: string, release: string): Promise<ControlPlane | null> {
+    this.maybeFail("getControlPlane", { kind: "StatefulSet", namespace, name: release });
+    const plane = this.controlPlanes.get(key(namespace, release));
+    return plane ? structuredClone(plane) : null;
+  }
+
+  async listNamespaces(): Promise<NamespaceObject[]> {
+    this.maybeFail("listNamespaces");
+    return [...this.namespaces.values()].map((n) => structuredClone(n));
+  }
+
+  async getNamespace(name: string): Promise<NamespaceObject | null> {
+    this.maybeFail("getNamespace", { kind: "Namespace", namespace: name, name });
+    const ns = this.namespaces.get(name);
+    return ns ? structuredClone(ns) : null;
+  }
+
+  async listWorkloads(namespace: string): Promise<Workload[]> {
+    this.maybeFail("listWorkloads", { kind: "Namespace", namespace, name: namespace });
+    return [...this.workloads.values()]
+      .filter((w) => w.meta.namespace === namespace)
+      .map((w) => structuredClone(w));
+  }
+
+  async listPods(namespace: string, labelSelector?: string): Promise<V1Pod[]> {
+    this.maybeFail("listPods", { kind: "Namespace", namespace, name: namespace });
+    const wanted = parseSelector(labelSelector);
+    return [...this.pods.values()]
+      .filter((p) => p.metadata?.namespace === namespace)
+      .filter((p) => Object.entries(wanted).every(([k, v]) => p.metadata?.labels?.[k] === v))
+      .map((p) => structuredClone(p));
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    this.maybeFail("deletePod", { kind: "Deployment", namespace, name });
+    this.countWrite(`Pod ${namespace}/${name}`);
+    this.writes.push({ operation: "deletePod", ref: { kind: "Pod", namespace, name } });
+    this.pods.delete(key(namespace, name));
+  }
+
+  async readVclusterConfig(namespace: string, release: string): Promise<string | null> {
+    this.maybeFail("readVclusterConfig", { kind: "StatefulSet", namespace, name: release });
+    return this.vclusterConfigs.get(key(namespace, release)) ?? null;
+  }
+
+  async patch(ref: ObjectRef, patch: ObjectPatch): Promise<ObjectMeta> {
+    this.maybeFail("patch", ref);
+    this.countWrite(describeRef(ref));
+    const meta = this.applyPatch(ref, patch);
+    this.writes.push({ operation: "patch", ref: { ...ref }, patch: structuredClone(patch) });
+    return meta;
+  }
+
+  async recordEvent(event: EventSpec): Promise<void> {
+    this.maybeFail("recordEvent", event.regarding);
+    this.events.push(structuredClone(event));
+  }
+
+  watch(resource: WatchedResource, onEvent: (event: WatchEvent) => void): WatchHandle {
+    const listener = (event: WatchEvent) => {
+      if (event.resource === resource) onEvent(event);
+    };
+    this.watchers.add(listener);
+    return {
+      synced: Promise.resolve(),
+      stop: async () => {
+        this.watchers.delete(listener);
+      },
+    };
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private workloadKey(kind: string, namespace: string, name: string): string {
+    return `${kind}/${namespace}/${name}`;
+  }
+
+  private newMeta(
+    namespace: string,
+    name: string,
+    annotations: Record<string, string>,
+    labels: Record<string, string>,
+  ): Mutable<ObjectMeta> {
+    return {
+      namespace,
+      name,
+      uid: `uid-${this.uid++}`,
+      resourceVersion: String(this.resourceVersion++),
+      generation: 1,
+      labels: { ...labels },
+      annotations: { ...annotations },
+    };
+  }
+
+  private maybeFail(operation: FakeOperation, ref?: ObjectRef): void {
+    const index = this.failures.findIndex(
+      (f) => f.operation === operation && (!f.match || (ref !== undefined && f.match(ref))),
+    );
+    if (index < 0) return;
+    const [failure] = this.failures.splice(index, 1);
+    const object = ref ? describeRef(ref) : operation;
+    if (failure?.failure === "timeout")
+      throw new KubeError(operation, object, undefined, "request timed out (injected)");
+    throw new KubeError(operation, object, failure?.failure, "injected failure");
+  }
+
+  private countWrite(object: string): void {
+    if (this.crashAtWrite === null) return;
+    this.writeCount++;
+    if (this.writeCount === this.crashAtWrite) {
+      this.crashAtWrite = null;
+      throw new SimulatedCrash(`crash before write #${this.writeCount} (${object})`);
+    }
+  }
+
+  private target(ref: ObjectRef): {
+    meta: Mutable<ObjectMeta>;
+    object: Mutable<ControlPlane> | Mutable<Workload> | null;
+  } {
+    if (ref.kind === "Namespace") {
+      const ns = this.namespaces.get(ref.name);
+      if (ns) return { meta: ns.meta, object: null };
+    } else {
+      const plane = this.controlPlanes.get(key(ref.namespace, ref.name));
+      if (plane && plane.kind === ref.kind) return { meta: plane.meta, object: plane };
+      const workload = this.workloads.get(this.workloadKey(ref.kind, ref.namespace, ref.name));
+      if (workload) return { meta: workload.meta, object: workload };
+    }
+    throw new KubeError("patch", describeRef(ref), 404, "not found");
+  }
+
+  private applyPatch(ref: ObjectRef, patch: ObjectPatch): ObjectMeta {
+    const { meta, object } = this.target(ref);
+    if (patch.resourceVersion !== undefined && patch.resourceVersion !== meta.resourceVersion) {
+      throw new KubeError(
+        "patch",
+        describeRef(ref),
+        409,
+        "the object has been modified; please apply your changes to the latest version",
+      );
+    }
+    for (const [name, value] of Object.entries(patch.annotations ?? {})) {
+      if (value === null) delete meta.annotations[name];
+      else meta.annotations[name] = value;
+    }
+    if (patch.replicas !== undefined) {
+      if (!object || object.replicas === null)
+        throw new KubeError("patch", describeRef(ref), 422, "spec.replicas not supported");
+      if (object.replicas !== patch.replicas) meta.generation++;
+      object.replicas = patch.replicas;
+      if ("statusReplicas" in object) object.statusReplicas = patch.replicas;
+      if (this.autoReady || patch.replicas === 0) object.readyReplicas = patch.replicas;
+    }
+    if (patch.suspend !== undefined) {
+      if (!object || !("suspend" in object) || object.suspend === null) {
+        throw new KubeError("patch", describeRef(ref), 422, "spec.suspend not supported");
+      }
+      if (object.suspend !== patch.suspend) meta.generation++;
+      object.suspend = patch.suspend;
+    }
+    meta.resourceVersion = String(this.resourceVersion++);
+    const resource: WatchedResource =
+      ref.kind === "Namespace" ? "namespaces" : object && "release" in object ? "controlPlanes" : "workloads";
+    this.notify(resource, "modified", ref.kind, meta.namespace, meta.name, meta.labels);
+    return structuredClone(meta);
+  }
+
+  private notify(
+    resource: WatchedResource,
+    type: WatchEvent["type"],
+    kind: WatchEvent["kind"],
+    namespace: string,
+    name: string,
+    labels: Readonly<Record<string, string>>,
+  ): void {
+    for (const watcher of this.watchers)
+      watcher({ resource, type, kind, namespace, name, labels: { ...labels } });
+  }
+}
+
+function parseSelector(selector: string | undefined): Record<string, string> {
+  if (!selector) return {};
+  return Object.fromEntries(
+    selector.split(",").map((term) => {
+      const [k, v] = term.split("=");
+      return [k ?? "", v ?? ""];
+    }),
+  );
+}
