@@ -1,0 +1,112 @@
+// Annotations the targets keep beyond SPEC §4's list, and the arithmetic of "saved so far".
+import { Annotations } from "../policy/annotations.js";
+
+/** Keys only the sleep/wake steps write; never policy input. */
+export const BookkeepingAnnotations = {
+  /** Money not spent while asleep, summed over every finished sleep (decimal, agent currency). */
+  savedTotal: "slumber.dev/saved-total",
+  /** Seconds spent asleep, summed over every finished sleep. */
+  asleepSecondsTotal: "slumber.dev/asleep-seconds-total",
+  /** "snapshot" when `slumber.dev/hourly-cost` was written by a sleep (removed on wake); absent when it is the user's override. */
+  hourlyCostSource: "slumber.dev/hourly-cost-source",
+  /** On a ScaledObject: Slumber wrote `autoscaling.keda.sh/paused-replicas` and removes it on wake. */
+  kedaPausedBySlumber: "slumber.dev/keda-paused",
+} as const;
+
+export const BOOKKEEPING_KEYS: readonly string[] = Object.values(BookkeepingAnnotations);
+
+/** RFC 3339, whole seconds, UTC: what every timestamp annotation holds. */
+export const formatTimestamp = (ms: number): string =>
+  new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+
+/** RFC 3339 or Unix seconds (vcluster and vCluster Platform write both); null when absent or malformed. */
+export function parseTimestamp(value: string | undefined): number | null {
+  if (value === undefined || value === "") return null;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+const parseAmount = (value: string | undefined): number => {
+  const n = Number(value);
+  return value !== undefined && Number.isFinite(n) && n >= 0 ? n : 0;
+};
+
+/** The estimated hourly cost of a target: the user's override when valid, else the measured one. */
+export function effectiveHourlyCost(annotations: Readonly<Record<string, string>>, measured: number): number {
+  if (annotations[BookkeepingAnnotations.hourlyCostSource] === "snapshot") return measured;
+  const override = annotations[Annotations.hourlyCost];
+  const n = Number(override);
+  return override !== undefined && override !== "" && Number.isFinite(n) && n >= 0 ? n : measured;
+}
+
+/** The hourly cost recorded when the target went to sleep (snapshot or override). */
+export function recordedHourlyCost(annotations: Readonly<Record<string, string>>): number {
+  return parseAmount(annotations[Annotations.hourlyCostSnapshot]);
+}
+
+/** The sleep-time record: sleeping-since, reason and the cost snapshot (unless the user set an override). */
+export function sleepRecord(
+  annotations: Readonly<Record<string, string>>,
+  now: number,
+  reason: string,
+  measuredHourlyCost: number,
+): Record<string, string> {
+  const record: Record<string, string> = {
+    [Annotations.sleepingSince]: formatTimestamp(now),
+    [Annotations.sleepReason]: reason,
+  };
+  const hasOverride =
+    annotations[Annotations.hourlyCost] !== undefined &&
+    annotations[BookkeepingAnnotations.hourlyCostSource] !== "snapshot";
+  if (!hasOverride) {
+    record[Annotations.hourlyCostSnapshot] = measuredHourlyCost.toFixed(6);
+    record[BookkeepingAnnotations.hourlyCostSource] = "snapshot";
+  }
+  return record;
+}
+
+/** Saved money and time of the sleep in progress (0 when awake). */
+export function currentSleepSavings(
+  annotations: Readonly<Record<string, string>>,
+  now: number,
+): { seconds: number; saved: number } {
+  const since = parseTimestamp(annotations[Annotations.sleepingSince]);
+  if (since === null || now <= since) return { seconds: 0, saved: 0 };
+  const seconds = (now - since) / 1000;
+  return { seconds, saved: (recordedHourlyCost(annotations) * seconds) / 3600 };
+}
+
+/** Savings recorded over finished sleeps plus the current one. */
+export function savedSoFar(annotations: Readonly<Record<string, string>>, now: number): number {
+  return (
+    parseAmount(annotations[BookkeepingAnnotations.savedTotal]) + currentSleepSavings(annotations, now).saved
+  );
+}
+
+/**
+ * The wake-time annotations: clears the sleep record and folds the finished sleep into the totals.
+ * Written in the same patch that ends the sleep, so a sleep is never counted twice.
+ */
+export function wakeRecord(
+  annotations: Readonly<Record<string, string>>,
+  now: number,
+): Record<string, string | null> {
+  const { seconds, saved } = currentSleepSavings(annotations, now);
+  const record: Record<string, string | null> = {
+    [Annotations.sleepingSince]: null,
+    [Annotations.sleepReason]: null,
+    [Annotations.lastWake]: formatTimestamp(now),
+    [BookkeepingAnnotations.savedTotal]: (
+      parseAmount(annotations[BookkeepingAnnotations.savedTotal]) + saved
+    ).toFixed(6),
+    [BookkeepingAnnotations.asleepSecondsTotal]: String(
+      Math.round(parseAmount(annotations[BookkeepingAnnotations.asleepSecondsTotal]) + seconds),
+    ),
+  };
+  if (annotations[BookkeepingAnnotations.hourlyCostSource] === "snapshot") {
+    record[Annotations.hourlyCostSnapshot] = null;
+    record[BookkeepingAnnotations.hourlyCostSource] = null;
+  }
+  return record;
+}

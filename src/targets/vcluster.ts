@@ -1,0 +1,142 @@
+// SPEC §4 for a virtual cluster, compatible with `vcluster pause` / `vcluster resume`.
+import type { ControlPlane, ObjectRef } from "../kube/types.js";
+import { Annotations } from "../policy/annotations.js";
+import type { SleepReason } from "../policy/types.js";
+import { formatTimestamp, parseTimestamp, sleepRecord, wakeRecord } from "./bookkeeping.js";
+import type { Step } from "./steps.js";
+
+export const SYNCED_POD_LABEL = "vcluster.loft.sh/managed-by";
+export const syncedPodSelector = (release: string): string => `${SYNCED_POD_LABEL}=${release}`;
+
+export const controlPlaneRef = (plane: ControlPlane): ObjectRef => ({
+  kind: plane.kind,
+  namespace: plane.meta.namespace,
+  name: plane.meta.name,
+});
+
+/** Asleep as far as the objects say: `loft.sh/paused` is the record, whoever wrote it. */
+export const isPaused = (plane: ControlPlane): boolean =>
+  plane.meta.annotations[Annotations.loftPaused] === "true";
+
+const describe = (plane: ControlPlane) => `${plane.kind} ${plane.meta.namespace}/${plane.meta.name}`;
+
+/**
+ * Someone else's pause or resume, told apart from ours by `slumber.dev/sleeping-since`, which Slumber
+ * writes in the same patch as `loft.sh/paused`:
+ * - paused, no sleeping-since: `vcluster pause` → adopted as a manual sleep (a sleep event for the policy);
+ * - sleeping-since, not paused: `vcluster resume`/`connect` → a deliberate wake, recorded as last-wake (use).
+ */
+export function planVclusterAdoption(plane: ControlPlane, now: number): Step | null {
+  const annotations = plane.meta.annotations;
+  const ours = annotations[Annotations.sleepingSince] !== undefined;
+  if (isPaused(plane) && !ours) {
+    const pausedAt = parseTimestamp(annotations[Annotations.loftPausedDate]) ?? now;
+    const at = formatTimestamp(Math.min(pausedAt, now));
+    return {
+      action: "patch",
+      purpose: "adoptPause",
+      ref: controlPlaneRef(plane),
+      patch: {
+        annotations: {
+          [Annotations.manualSleep]: at,
+          [Annotations.sleepingSince]: at,
+          [Annotations.sleepReason]: "manual",
+        },
+        resourceVersion: plane.meta.resourceVersion,
+      },
+      note: `${describe(plane)} was paused outside Slumber (vcluster pause); recorded as a manual sleep`,
+    };
+  }
+  if (!isPaused(plane) && ours) {
+    return {
+      action: "patch",
+      purpose: "adoptResume",
+      ref: controlPlaneRef(plane),
+      patch: { annotations: wakeRecord(annotations, now), resourceVersion: plane.meta.resourceVersion },
+      note: `${describe(plane)} was resumed outside Slumber (vcluster resume); recorded as a deliberate wake`,
+    };
+  }
+  return null;
+}
+
+/**
+ * Next write towards sleep: (1) the record — pause annotations, paused-replicas, sleeping-since, reason,
+ * cost snapshot — in one patch guarded by resourceVersion so paused-replicas is the count actually read;
+ * (2) replicas 0; (3) each synced pod deleted. Null when asleep already.
+ */
+export function planVclusterSleep(
+  plane: ControlPlane,
+  syncedPodNames: readonly string[],
+  now: number,
+  reason: SleepReason,
+  measuredHourlyCost: number,
+): Step | null {
+  const ref = controlPlaneRef(plane);
+  const annotations = plane.meta.annotations;
+  if (!isPaused(plane)) {
+    const record: Record<string, string> = {
+      [Annotations.loftPaused]: "true",
+      [Annotations.loftPausedDate]: formatTimestamp(now),
+      ...sleepRecord(annotations, now, reason, measuredHourlyCost),
+    };
+    // A count of 0 is never recorded: on wake an absent paused-replicas means 1, as in `vcluster resume`.
+    if (annotations[Annotations.loftPausedReplicas] === undefined && plane.replicas > 0) {
+      record[Annotations.loftPausedReplicas] = String(plane.replicas);
+    }
+    return {
+      action: "patch",
+      purpose: "record",
+      ref,
+      patch: { annotations: record, resourceVersion: plane.meta.resourceVersion },
+      note: `recording pause of ${describe(plane)} (replicas ${plane.replicas}, reason ${reason})`,
+    };
+  }
+  if (plane.replicas > 0) {
+    // paused-replicas absent (recorded at 0) but replicas now set, e.g. by a revert: remember that count.
+    const keep: Record<string, string> = {};
+    if (annotations[Annotations.loftPausedReplicas] === undefined)
+      keep[Annotations.loftPausedReplicas] = String(plane.replicas);
+    return {
+      action: "patch",
+      purpose: "sleep",
+      ref,
+      patch: { annotations: keep, replicas: 0, resourceVersion: plane.meta.resourceVersion },
+      note: `scaling ${describe(plane)} from ${plane.replicas} to 0`,
+    };
+  }
+  const pod = syncedPodNames[0];
+  if (pod !== undefined) {
+    return {
+      action: "deletePod",
+      purpose: "deleteSyncedPod",
+      namespace: plane.meta.namespace,
+      name: pod,
+      note: `deleting synced pod ${plane.meta.namespace}/${pod} of paused vcluster ${plane.release}`,
+    };
+  }
+  return null;
+}
+
+/** The single wake write: replicas back to paused-replicas (default 1), pause and sleep record cleared, last-wake set. */
+export function planVclusterWake(plane: ControlPlane, now: number): Step | null {
+  if (!isPaused(plane)) return null;
+  const annotations = plane.meta.annotations;
+  const recorded = Number(annotations[Annotations.loftPausedReplicas]);
+  const replicas = Number.isInteger(recorded) && recorded > 0 ? recorded : 1;
+  return {
+    action: "patch",
+    purpose: "wake",
+    ref: controlPlaneRef(plane),
+    patch: {
+      replicas,
+      annotations: {
+        [Annotations.loftPaused]: null,
+        [Annotations.loftPausedReplicas]: null,
+        [Annotations.loftPausedDate]: null,
+        ...wakeRecord(annotations, now),
+      },
+      resourceVersion: plane.meta.resourceVersion,
+    },
+    note: `waking ${describe(plane)} to ${replicas} replicas`,
+  };
+}
