@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { CliError, ExitCode } from "../../src/cli/errors.js";
+import { parseTargetArgument, type WakeSleepActions, wakeOrSleep } from "../../src/cli/wake-sleep.js";
+import type { TargetRef, TargetView } from "../../src/targets/types.js";
+
+const T0 = Date.parse("2026-03-06T20:00:00Z");
+const ref: TargetRef = { kind: "vcluster", namespace: "vcluster-team-a", name: "team-a" };
+
+function view(
+  state: TargetView["state"],
+  desired: TargetView["desired"],
+  extra: Partial<TargetView> = {},
+): TargetView {
+  return {
+    ...ref,
+    state,
+    desired,
+    reason: "test reason",
+    since: null,
+    next: null,
+    hourlyCost: 0,
+    currency: "USD",
+    savedSoFar: 0,
+    policyErrors: [],
+    ...extra,
+  };
+}
+
+/** A fake cluster whose target shows `views` in turn (the last one repeats), on a fake clock. */
+function setup(views: TargetView[]) {
+  let now = T0;
+  const requests: Array<{ ref: TargetRef; at: number; forMs: number | undefined }> = [];
+  const lines: string[] = [];
+  let inspected = 0;
+  const actions: WakeSleepActions = {
+    resolve: async (namespace, name) => {
+      if (namespace !== ref.namespace || name !== ref.name)
+        throw new CliError(`no target ${namespace}/${name}`, 1);
+      return ref;
+    },
+    request: async (target, at, forMs) => {
+      requests.push({ ref: target, at, forMs });
+    },
+    inspect: async () => views[Math.min(inspected++, views.length - 1)]!,
+  };
+  const env = {
+    actions,
+    clock: { now: () => now },
+    delay: async (ms: number) => {
+      now += ms;
+    },
+    progress: (line: string) => lines.push(line),
+  };
+  return { env, requests, lines, elapsed: () => now - T0 };
+}
+
+async function failure(promise: Promise<unknown>): Promise<CliError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof CliError) return error;
+    throw error;
+  }
+  throw new Error("expected a CliError");
+}
+
+describe("parseTargetArgument", () => {
+  it("splits NS/NAME", () => {
+    expect(parseTargetArgument("vcluster-team-a/team-a")).toEqual({
+      namespace: "vcluster-team-a",
+      name: "team-a",
+    });
+  });
+
+  it.each(["team-a", "a/b/c", "/a", "a/", "A/b", "a b/c"])("rejects %j as a usage error", (text) => {
+    expect(() => parseTargetArgument(text)).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
+  });
+});
+
+describe("wakeOrSleep", () => {
+  it("records the wake and waits until the target is awake, showing progress", async () => {
+    const { env, requests, lines, elapsed } = setup([
+      view("asleep", "awake"),
+      view("asleep", "awake"),
+      view("awake", "awake"),
+    ]);
+    const code = await wakeOrSleep(
+      { want: "awake", target: "vcluster-team-a/team-a", timeoutMs: 60_000 },
+      env,
+    );
+    expect(code).toBe(ExitCode.ok);
+    expect(requests).toEqual([{ ref, at: T0, forMs: undefined }]);
+    expect(elapsed()).toBe(2_000);
+    expect(lines[0]).toBe(
+      "wake: virtual cluster vcluster-team-a/team-a: recorded slumber.dev/last-wake; waiting up to 60s for it to be awake",
+    );
+    expect(lines).toContain(
+      "wake: virtual cluster vcluster-team-a/team-a is asleep, becoming awake (test reason) [0s]",
+    );
+    expect(lines.at(-1)).toBe("wake: virtual cluster vcluster-team-a/team-a is awake (after 2s)");
+  });
+
+  it("passes --for through as a forced state", async () => {
+    const { env, requests, lines } = setup([view("asleep", "asleep")]);
+    await wakeOrSleep(
+      { want: "asleep", target: "vcluster-team-a/team-a", timeoutMs: 1_000, forMs: 7_200_000 },
+      env,
+    );
+    expect(requests[0]?.forMs).toBe(7_200_000);
+    expect(lines[0]).toContain("forced asleep for 2h");
+  });
+
+  it("times out with exit code 3 and the last known state", async () => {
+    const { env, elapsed } = setup([view("asleep", "awake", { reason: "waking: 0/1 ready" })]);
+    const error = await failure(
+      wakeOrSleep({ want: "awake", target: "vcluster-team-a/team-a", timeoutMs: 5_000 }, env),
+    );
+    expect(error.exitCode).toBe(ExitCode.timeout);
+    expect(error.message).toContain("still asleep after 5s (waking: 0/1 ready)");
+    expect(elapsed()).toBe(5_000);
+  });
+
+  it("fails at once when the policy keeps the target in the other state", async () => {
+    const { env } = setup([view("awake", "awake", { reason: "forced awake until 2026-03-07T00:00:00Z" })]);
+    const error = await failure(
+      wakeOrSleep({ want: "asleep", target: "vcluster-team-a/team-a", timeoutMs: 60_000 }, env),
+    );
+    expect(error.exitCode).toBe(ExitCode.failure);
+    expect(error.message).toBe(
+      "virtual cluster vcluster-team-a/team-a stays awake: forced awake until 2026-03-07T00:00:00Z",
+    );
+  });
+
+  it("fails naming the annotation when policy errors hold the target", async () => {
+    const { env } = setup([
+      view("awake", "asleep", {
+        policyErrors: [{ key: "slumber.dev/persistent", value: "yes", message: "not true or false" }],
+      }),
+    ]);
+    const error = await failure(
+      wakeOrSleep({ want: "asleep", target: "vcluster-team-a/team-a", timeoutMs: 60_000 }, env),
+    );
+    expect(error.exitCode).toBe(ExitCode.failure);
+    expect(error.message).toContain('slumber.dev/persistent="yes": not true or false');
+  });
+
+  it("fails for an unmanaged target", async () => {
+    const { env } = setup([view("unmanaged", "unmanaged", { reason: "excluded" })]);
+    const error = await failure(
+      wakeOrSleep({ want: "awake", target: "vcluster-team-a/team-a", timeoutMs: 60_000 }, env),
+    );
+    expect(error.message).toBe("virtual cluster vcluster-team-a/team-a is not managed by Slumber: excluded");
+  });
+
+  it("does not record anything for a target that does not exist", async () => {
+    const { env, requests } = setup([view("awake", "awake")]);
+    const error = await failure(wakeOrSleep({ want: "awake", target: "other/x", timeoutMs: 1_000 }, env));
+    expect(error.message).toBe("no target other/x");
+    expect(requests).toEqual([]);
+  });
+});
