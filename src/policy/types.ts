@@ -13,7 +13,12 @@ export interface PolicyError {
   key: string;
   value: string;
   message: string;
+  /** Where the value was read (added for messages; optional so existing producers stay valid). */
+  source?: PolicyValueSource;
 }
+
+/** The target object, its host Namespace, the virtual cluster's config.yaml, the agent's `defaults:`, or a flag. */
+export type PolicyValueSource = "object" | "namespace" | "config.yaml" | "defaults" | "flag";
 
 /** Agent-wide settings the policy needs (from flags and the --config file). */
 export interface PolicyDefaults {
@@ -34,6 +39,8 @@ export interface PolicySources {
   objectAnnotations: Readonly<Record<string, string>>;
   /** vcluster only: its host Namespace's annotations (read after the object's). */
   namespaceAnnotations?: Readonly<Record<string, string>>;
+  /** vcluster only: its release name, to name config.yaml keys in errors (`vc-config-NAME:sleep.auto.schedule`). */
+  vclusterName?: string;
   /** vcluster only: `config.yaml` of Secret `vc-config-NAME`, if present. */
   vclusterConfigYaml?: string;
 }
