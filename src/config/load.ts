@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { DEFAULT_PRICES } from "../metrics/cost.js";
-import { POLICY_KEYS } from "../policy/annotations.js";
-import { parseDuration } from "../policy/duration.js";
-import { isValidTimezone } from "../policy/zone.js";
+import { isValidTimezone, parseDuration, validateDefaults } from "../policy/index.js";
 import type { AgentConfig } from "./types.js";
 
 /** Namespaces never managed unless the config file lists its own `excludeNamespaces:`. */
@@ -28,7 +26,6 @@ export class ConfigError extends Error {
 }
 
 const CONFIG_FILE_KEYS = ["defaults", "manage", "excludeNamespaces"] as const;
-const BOOLEAN_POLICY_KEYS = new Set(["enabled", "exclude", "persistent"]);
 
 /** The `--config` file's content, validated; every error names the file and the key. */
 interface ConfigFile {
@@ -65,21 +62,14 @@ function parseConfigFile(path: string, text: string): ConfigFile {
       fail("defaults", "expected a mapping of policy keys (sleep-after, awake-hours, ...)");
     }
     for (const [key, raw] of Object.entries(root.defaults as Record<string, unknown>)) {
-      const where = `defaults.${key}`;
-      if (!(POLICY_KEYS as readonly string[]).includes(key)) {
-        fail(where, `unknown policy key (expected one of ${POLICY_KEYS.join(", ")})`);
-      }
-      if (!["string", "number", "boolean"].includes(typeof raw)) fail(where, "expected a single value");
-      const value = String(raw);
-      if (key === "sleep-after") {
-        const parsed = parseDuration(value);
-        if (!parsed.ok) fail(where, parsed.message);
-      }
-      if (key === "timezone" && !isValidTimezone(value)) fail(where, `"${value}" is not an IANA time zone`);
-      if (BOOLEAN_POLICY_KEYS.has(key) && value !== "true" && value !== "false") {
-        fail(where, `"${value}" is not "true" or "false"`);
-      }
-      defaults[key] = value;
+      if (!["string", "number", "boolean"].includes(typeof raw))
+        fail(`defaults.${key}`, "expected a single value");
+      defaults[key] = String(raw);
+    }
+    // The policy's own parsers, so the agent refuses at start what it would refuse on every target.
+    const errors = validateDefaults(defaults);
+    if (errors.length > 0) {
+      throw new ConfigError(`config file ${path}: ${errors.map((error) => error.message).join("; ")}`);
     }
   }
 

@@ -116,8 +116,14 @@ describe("loadAgentConfig", () => {
     [
       "bad boolean",
       "defaults:\n  exclude: yes please",
-      'defaults.exclude: "yes please" is not "true" or "false"',
+      'config file c.yaml: defaults.exclude: "yes please" is not true or false',
     ],
+    [
+      "bad awake-hours",
+      "defaults:\n  awake-hours: Mon-Fry 08:00-19:00",
+      "config file c.yaml: defaults.awake-hours: ",
+    ],
+    ["bad cron", "defaults:\n  sleep-schedule: 0 19 * *", "config file c.yaml: defaults.sleep-schedule: "],
     ["list as a value", "defaults:\n  awake-hours: [a, b]", "defaults.awake-hours: expected a single value"],
     ["bad manage", "manage: some", 'config file c.yaml: manage: "some" is not "all" or "annotated"'],
     [
