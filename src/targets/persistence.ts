@@ -30,16 +30,14 @@ export function externalDatastore(configYaml: string | null): string | null {
 
 /**
  * Whether scaling this control plane to zero keeps its data: an administrator's `slumber.dev/persistent: "true"`
- * (on the control plane or its namespace), a StatefulSet with volumeClaimTemplates, or an external datastore.
+ * (`vouched`, as resolved by the policy), a StatefulSet with volumeClaimTemplates, or an external datastore.
  */
 export function controlPlanePersistence(
   plane: ControlPlane,
-  namespaceAnnotations: Readonly<Record<string, string>>,
+  vouched: boolean,
   configYaml: string | null,
 ): Persistence {
-  const vouched =
-    plane.meta.annotations[Annotations.persistent] ?? namespaceAnnotations[Annotations.persistent];
-  if (vouched === "true") return { persistent: true, why: `${Annotations.persistent}: "true"` };
+  if (vouched) return { persistent: true, why: `${Annotations.persistent}: "true"` };
   if (plane.kind === "StatefulSet" && plane.hasVolumeClaimTemplates)
     return { persistent: true, why: "StatefulSet volumeClaimTemplates" };
   const datastore = externalDatastore(configYaml);

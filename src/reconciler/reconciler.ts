@@ -1,0 +1,587 @@
+// Level-triggered reconciler: every pass reads each target, asks the policy what it should be, and
+// performs the next missing steps. Informers, a de-duplicating queue, a periodic resync and one timer
+// per target (at the decision's next transition) only decide *when* a pass runs.
+import type { Clock } from "../clock.js";
+import type { AgentConfig } from "../config/types.js";
+import {
+  type ControlPlane,
+  type KubeClient,
+  KubeError,
+  type NamespaceObject,
+  type ObjectRef,
+  type WatchEvent,
+  type WatchHandle,
+} from "../kube/types.js";
+import type { Logger } from "../log.js";
+import { Annotations } from "../policy/annotations.js";
+import type { PolicyError, SleepReason } from "../policy/types.js";
+import { formatTimestamp } from "../targets/bookkeeping.js";
+import {
+  isNamespaceAsleep,
+  namespaceRef,
+  planActivityRecord,
+  planNamespaceSleep,
+  planNamespaceWake,
+} from "../targets/namespace.js";
+import { applyStep, type Step } from "../targets/steps.js";
+import { type TargetRef, type TargetView, targetKey } from "../targets/types.js";
+import {
+  controlPlaneRef,
+  isPaused,
+  planVclusterAdoption,
+  planVclusterSleep,
+  planVclusterWake,
+} from "../targets/vcluster.js";
+import {
+  type Evaluated,
+  evaluateNamespace,
+  evaluateVcluster,
+  hostsControlPlane,
+  viewOf,
+} from "./evaluate.js";
+import type { ReconcileObserver } from "./observer.js";
+
+/** Timers, injectable so tests drive schedule transitions with a fake clock. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const handle = setTimeout(fn, ms);
+    handle.unref?.();
+    return handle;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface ReconcilerDeps {
+  kube: KubeClient;
+  config: AgentConfig;
+  clock: Clock;
+  observer: ReconcileObserver;
+  logger: Logger;
+  timers?: Timers;
+}
+
+/** Bounds one target's pass: conflicts re-read and retried this many times, then left to the next pass. */
+const MAX_CONFLICT_RETRIES = 3;
+/** Bounds the writes of one pass (a sleep is a record, a scale, and one delete per synced pod). */
+const MAX_STEPS_PER_PASS = 500;
+/** Targets reconciled concurrently in a full pass. */
+const PASS_CONCURRENCY = 8;
+/** Longest timer: longer waits are covered by resyncs (and setTimeout overflows past ~24.8 days). */
+const MAX_TIMER_MS = 24 * 3_600_000;
+
+const EVENT_FOR: Partial<
+  Record<Step["purpose"], { reason: string; action: string; type: "Normal" | "Warning" }>
+> = {
+  revertUndone: { reason: "RevertUndone", action: "Sleep", type: "Warning" },
+  adoptPause: { reason: "PausedExternally", action: "Sleep", type: "Normal" },
+  adoptResume: { reason: "ResumedExternally", action: "Wake", type: "Normal" },
+};
+
+export class Reconciler {
+  private readonly kube: KubeClient;
+  private readonly config: AgentConfig;
+  private readonly clock: Clock;
+  private readonly observer: ReconcileObserver;
+  private readonly logger: Logger;
+  private readonly timers: Timers;
+
+  private readonly targetViews = new Map<string, TargetView>();
+  private readonly transitionTimers = new Map<string, unknown>();
+  /** Wake decision time per target, until it is ready. */
+  private readonly pendingWakes = new Map<string, number>();
+  /** Last reported policy-error signature per target: one Event per distinct error, not one per pass. */
+  private readonly reportedErrors = new Map<string, string>();
+  /** Generation of each namespace workload as last seen or as left by our own write (activity detection). */
+  private readonly seenGenerations = new Map<string, Map<string, number>>();
+
+  private readonly queue = new Set<string>();
+  private draining: Promise<void> | null = null;
+  private watches: WatchHandle[] = [];
+  private resyncTimer: unknown = null;
+  private running = false;
+  private synced = false;
+  private firstPassDone = false;
+
+  constructor(deps: ReconcilerDeps) {
+    this.kube = deps.kube;
+    this.config = deps.config;
+    this.clock = deps.clock;
+    this.observer = deps.observer;
+    this.logger = deps.logger;
+    this.timers = deps.timers ?? systemTimers;
+  }
+
+  views(): TargetView[] {
+    return [...this.targetViews.values()];
+  }
+
+  isReady(): boolean {
+    return this.synced && this.firstPassDone;
+  }
+
+  /** One pass over every target; one failing target never stops the others. */
+  async reconcileAll(): Promise<void> {
+    const started = this.clock.now();
+    let planes: ControlPlane[];
+    let namespaces: NamespaceObject[];
+    try {
+      [planes, namespaces] = await Promise.all([this.kube.listControlPlanes(), this.kube.listNamespaces()]);
+    } catch (err) {
+      this.reportApiError(err, "list targets");
+      return;
+    }
+    const namespaceByName = new Map(namespaces.map((ns) => [ns.meta.name, ns]));
+    const hostNamespaces = new Set(planes.map((p) => p.meta.namespace));
+    const jobs: { key: string; run: () => Promise<void> }[] = [];
+    for (const plane of planes) {
+      const namespace = namespaceByName.get(plane.meta.namespace);
+      if (!namespace || this.namespaceExcluded(plane.meta.namespace)) continue;
+      const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
+      jobs.push({ key: targetKey(ref), run: () => this.reconcileVcluster(plane, namespace) });
+    }
+    for (const namespace of namespaces) {
+      const name = namespace.meta.name;
+      if (hostNamespaces.has(name) || this.namespaceExcluded(name)) continue;
+      jobs.push({
+        key: targetKey({ kind: "namespace", namespace: name, name }),
+        run: () => this.reconcileNamespace(namespace),
+      });
+    }
+    await runPool(jobs, PASS_CONCURRENCY, (job) => this.guard(job.run));
+    const current = new Set(jobs.map((job) => job.key));
+    for (const key of [...this.targetViews.keys()]) {
+      if (!current.has(key)) this.forget(key);
+    }
+    this.firstPassDone = true;
+    this.observer.loopCompleted((this.clock.now() - started) / 1000);
+  }
+
+  /** One target, read fresh from the API server. */
+  async reconcileTarget(ref: TargetRef): Promise<TargetView | null> {
+    await this.guard(async () => {
+      if (ref.kind === "vcluster") {
+        const [plane, namespace] = await Promise.all([
+          this.kube.getControlPlane(ref.namespace, ref.name),
+          this.kube.getNamespace(ref.namespace),
+        ]);
+        if (!plane || !namespace || this.namespaceExcluded(ref.namespace)) return this.forget(targetKey(ref));
+        await this.reconcileVcluster(plane, namespace);
+      } else {
+        const namespace = await this.kube.getNamespace(ref.name);
+        if (!namespace || this.namespaceExcluded(ref.name)) return this.forget(targetKey(ref));
+        await this.reconcileNamespace(namespace);
+      }
+    });
+    return this.targetViews.get(targetKey(ref)) ?? null;
+  }
+
+  /** Informers, queue, resync and timers. Resolves once the informers have synced and the first pass is done. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.watches = [
+      this.kube.watch("controlPlanes", (e) => this.onWatchEvent(e)),
+      this.kube.watch("namespaces", (e) => this.onWatchEvent(e)),
+      this.kube.watch("workloads", (e) => this.onWatchEvent(e)),
+    ];
+    await Promise.all(this.watches.map((w) => w.synced));
+    this.synced = true;
+    await this.reconcileAll();
+    this.scheduleResync();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.resyncTimer !== null) this.timers.clearTimeout(this.resyncTimer);
+    this.resyncTimer = null;
+    for (const handle of this.transitionTimers.values()) this.timers.clearTimeout(handle);
+    this.transitionTimers.clear();
+    await Promise.all(this.watches.map((w) => w.stop()));
+    this.watches = [];
+    this.queue.clear();
+    await this.draining;
+  }
+
+  /** Waits until queued work (from watches and timers) is done; for tests and the CLI. */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  // --- scheduling -------------------------------------------------------------------------------
+
+  private scheduleResync(): void {
+    if (!this.running) return;
+    this.resyncTimer = this.timers.setTimeout(() => {
+      void this.reconcileAll().finally(() => this.scheduleResync());
+    }, this.config.resyncMs);
+  }
+
+  private onWatchEvent(event: WatchEvent): void {
+    if (event.resource === "controlPlanes") {
+      const release = event.labels.release;
+      if (release) this.enqueue({ kind: "vcluster", namespace: event.namespace, name: release });
+      return;
+    }
+    const namespace = event.resource === "namespaces" ? event.name : event.namespace;
+    // Namespace annotations also configure the vclusters it hosts; a new namespace may be a new target.
+    for (const view of this.targetViews.values()) {
+      if (view.namespace === namespace) this.enqueue(view);
+    }
+    if (
+      !this.targetViews.has(targetKey({ kind: "namespace", namespace, name: namespace })) &&
+      event.resource === "namespaces"
+    ) {
+      this.enqueue({ kind: "namespace", namespace, name: namespace });
+    }
+  }
+
+  private enqueue(ref: TargetRef): void {
+    if (!this.running) return;
+    this.queue.add(targetKey(ref));
+    if (!this.draining) this.draining = this.drain().finally(() => (this.draining = null));
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.size > 0 && this.running) {
+      const [key] = this.queue;
+      if (key === undefined) break;
+      this.queue.delete(key);
+      const [kind, namespace, name] = key.split("/");
+      await this.reconcileTarget({
+        kind: kind as TargetRef["kind"],
+        namespace: namespace ?? "",
+        name: name ?? "",
+      });
+    }
+  }
+
+  private armTimer(view: TargetView): void {
+    const key = targetKey(view);
+    const previous = this.transitionTimers.get(key);
+    if (previous !== undefined) this.timers.clearTimeout(previous);
+    this.transitionTimers.delete(key);
+    if (!this.running || !view.next) return;
+    const delay = Math.min(Math.max(0, view.next.at - this.clock.now()), MAX_TIMER_MS);
+    this.transitionTimers.set(
+      key,
+      this.timers.setTimeout(() => {
+        this.transitionTimers.delete(key);
+        this.enqueue(view);
+      }, delay),
+    );
+  }
+
+  private forget(key: string): void {
+    if (!this.targetViews.has(key)) return;
+    const view = this.targetViews.get(key);
+    this.targetViews.delete(key);
+    const timer = this.transitionTimers.get(key);
+    if (timer !== undefined) this.timers.clearTimeout(timer);
+    this.transitionTimers.delete(key);
+    this.pendingWakes.delete(key);
+    this.reportedErrors.delete(key);
+    if (view) this.observer.targetRemoved({ kind: view.kind, namespace: view.namespace, name: view.name });
+  }
+
+  private namespaceExcluded(name: string): boolean {
+    return this.config.excludeNamespaces.some((re) => re.test(name));
+  }
+
+  // --- one target ---------------------------------------------------------------------------------
+
+  private async reconcileVcluster(plane: ControlPlane, namespace: NamespaceObject): Promise<void> {
+    const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
+    let conflicts = 0;
+    let current = plane;
+    for (let steps = 0; steps < MAX_STEPS_PER_PASS; ) {
+      const now = this.clock.now();
+      const evaluated = await evaluateVcluster(this.kube, this.config, current, namespace, now);
+      const step = this.nextVclusterStep(evaluated as Extract<Evaluated, { kind: "vcluster" }>, now);
+      if (step === "done") return;
+      try {
+        if (!(await this.perform(evaluated, step))) return;
+        steps++;
+      } catch (err) {
+        if (!(err instanceof KubeError && err.code === 409) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
+        this.logger.info({ target: targetKey(ref), object: err.object }, "conflict; re-reading and retrying");
+      }
+      const reread = await this.kube.getControlPlane(ref.namespace, ref.name);
+      if (!reread) return this.forget(targetKey(ref));
+      current = reread;
+    }
+  }
+
+  private async reconcileNamespace(namespace: NamespaceObject): Promise<void> {
+    const name = namespace.meta.name;
+    let conflicts = 0;
+    let current = namespace;
+    for (let steps = 0; steps < MAX_STEPS_PER_PASS; ) {
+      const now = this.clock.now();
+      const evaluated = (await evaluateNamespace(this.kube, this.config, current, now)) as Extract<
+        Evaluated,
+        { kind: "namespace" }
+      >;
+      if (hostsControlPlane(evaluated.workloads)) return this.forget(targetKey(evaluated.ref));
+      // Namespaces nobody opted in are no targets: not shown, not touched.
+      if (!evaluated.policy.managed && evaluated.errors.length === 0 && !evaluated.asleep)
+        return this.forget(targetKey(evaluated.ref));
+      const step = this.nextNamespaceStep(evaluated, now);
+      if (step === "done") return;
+      try {
+        if (!(await this.perform(evaluated, step))) return;
+        steps++;
+      } catch (err) {
+        if (!(err instanceof KubeError && err.code === 409) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
+        this.logger.info(
+          { target: targetKey(evaluated.ref), object: err.object },
+          "conflict; re-reading and retrying",
+        );
+      }
+      const reread = await this.kube.getNamespace(name);
+      if (!reread) return this.forget(targetKey(evaluated.ref));
+      current = reread;
+    }
+  }
+
+  /** Decides the next write for a vcluster, publishing the view when there is none. */
+  private nextVclusterStep(e: Extract<Evaluated, { kind: "vcluster" }>, now: number): Step | "done" {
+    if (this.blockedByErrors(e, now)) return "done";
+    if (!e.policy.managed) {
+      // Opted out while asleep by Slumber: wake it rather than strand it paused. A foreign pause stays.
+      const ours = e.annotations[Annotations.sleepingSince] !== undefined;
+      const step = ours ? planVclusterWake(e.plane, now) : null;
+      return step ?? this.publish(e, now);
+    }
+    const adoption = planVclusterAdoption(e.plane, now);
+    if (adoption) return adoption;
+    if (e.noRecordedUse) return this.lastWakeStep(e, now);
+    if (e.decision.state === "asleep") {
+      if (!e.persistence.persistent && !e.asleep) {
+        const error: PolicyError = {
+          key: Annotations.persistent,
+          value: e.plane.meta.annotations[Annotations.persistent] ?? "",
+          message: `not put to sleep: ${e.persistence.why}`,
+        };
+        this.reportErrors(e, [error], "NotPersistent");
+        return this.publish(e, now, [error]);
+      }
+      const step = planVclusterSleep(e.plane, e.syncedPodNames, now, sleepReasonOf(e), e.measuredHourlyCost);
+      return step ?? this.publish(e, now);
+    }
+    if (e.decision.state === "awake") {
+      const step = planVclusterWake(e.plane, now);
+      if (step) return step;
+    }
+    return this.publish(e, now);
+  }
+
+  private nextNamespaceStep(e: Extract<Evaluated, { kind: "namespace" }>, now: number): Step | "done" {
+    if (this.blockedByErrors(e, now)) return "done";
+    if (!e.policy.managed) {
+      // Opted out while asleep: wake it rather than strand its workloads at zero.
+      const step = planNamespaceWake(e.namespace, e.workloads, now);
+      return step ?? this.publish(e, now);
+    }
+    if (e.noRecordedUse) return this.lastWakeStep(e, now);
+    const activity = this.observeWorkloadChanges(e, now);
+    if (activity) return activity;
+    if (e.decision.state === "asleep") {
+      const step = planNamespaceSleep(e.namespace, e.workloads, now, sleepReasonOf(e), e.measuredHourlyCost);
+      return step ?? this.publish(e, now);
+    }
+    if (e.decision.state === "awake") {
+      const step = planNamespaceWake(e.namespace, e.workloads, now);
+      if (step) return step;
+    }
+    return this.publish(e, now);
+  }
+
+  /** SPEC §3: a target that has just become managed and has no recorded use gets last-wake = now. */
+  private lastWakeStep(e: Evaluated, now: number): Step {
+    const ref = e.kind === "vcluster" ? controlPlaneRef(e.plane) : namespaceRef(e.namespace.meta.name);
+    return {
+      action: "patch",
+      purpose: "activity",
+      ref,
+      patch: { annotations: { [Annotations.lastWake]: formatTimestamp(now) } },
+      note: `${targetKey(e.ref)} newly managed with no recorded use; last-wake set to now`,
+    };
+  }
+
+  /**
+   * A change to a namespace's workloads that Slumber did not make is use (a deploy). Only while awake:
+   * a scale-up while asleep is a revert to undo, not a reason to wake.
+   */
+  private observeWorkloadChanges(e: Extract<Evaluated, { kind: "namespace" }>, now: number): Step | null {
+    const key = targetKey(e.ref);
+    const known = this.seenGenerations.get(key);
+    const current = new Map(e.workloads.map((w) => [`${w.kind}/${w.meta.name}`, w.meta.generation]));
+    this.seenGenerations.set(key, current);
+    if (!known || e.asleep) return null;
+    const changed = [...current]
+      .filter(([name, generation]) => known.get(name) !== generation)
+      .map(([name]) => name);
+    if (changed.length === 0) return null;
+    return planActivityRecord(e.namespace, now, changed.join(", "));
+  }
+
+  /** Applies one step (or, in dry-run, logs it and stops); emits the Events and transitions it means. */
+  private async perform(e: Evaluated, step: Step): Promise<boolean> {
+    const key = targetKey(e.ref);
+    const log = this.logger.child({ target: key });
+    if (this.config.dryRun) {
+      log.info({ step: step.purpose, dryRun: true }, `would ${step.note}`);
+      this.publish(e, this.clock.now());
+      return false;
+    }
+    const meta = await applyStep(this.kube, step);
+    log.info({ step: step.purpose }, step.note);
+    if (meta && step.action === "patch" && step.ref.kind !== "Namespace" && e.kind === "namespace") {
+      this.seenGenerations.get(key)?.set(`${step.ref.kind}/${step.ref.name}`, meta.generation);
+    }
+    const regarding =
+      step.action === "patch"
+        ? step.ref
+        : e.kind === "vcluster"
+          ? controlPlaneRef(e.plane)
+          : namespaceRef(e.ref.name);
+    const special = EVENT_FOR[step.purpose];
+    if (special) await this.event(e, { ...special, note: step.note, regarding });
+    if (step.purpose === "record") {
+      const reason = sleepReasonOf(e);
+      this.observer.transition(e.ref, "asleep", reason);
+      this.pendingWakes.delete(key);
+      await this.event(e, {
+        reason: "Sleeping",
+        action: "Sleep",
+        type: "Normal",
+        note: `going to sleep: ${e.decision.reason}`,
+        regarding: recordRef(e),
+      });
+    }
+    if (step.purpose === "wake") {
+      this.observer.transition(e.ref, "awake", e.decision.reason);
+      this.pendingWakes.set(key, this.clock.now());
+      await this.event(e, {
+        reason: "Woken",
+        action: "Wake",
+        type: "Normal",
+        note: `woken: ${e.decision.reason}`,
+        regarding: recordRef(e),
+      });
+    }
+    if (step.purpose === "adoptResume") this.observer.transition(e.ref, "awake", "vcluster resume");
+    if (step.purpose === "adoptPause") this.observer.transition(e.ref, "asleep", "manual");
+    return true;
+  }
+
+  private async event(
+    e: Evaluated,
+    spec: { reason: string; action: string; type: "Normal" | "Warning"; note: string; regarding: ObjectRef },
+  ): Promise<void> {
+    if (this.config.dryRun) return;
+    try {
+      await this.kube.recordEvent({ ...spec, regarding: spec.regarding });
+    } catch (err) {
+      // An Event that cannot be written must not stop the sleep or wake it describes.
+      this.reportApiError(err, `event about ${targetKey(e.ref)}`);
+    }
+  }
+
+  /** Malformed policy or state: leave the target exactly as it is, report once per distinct error. */
+  private blockedByErrors(e: Evaluated, now: number): boolean {
+    if (e.errors.length === 0) {
+      this.reportedErrors.delete(`${targetKey(e.ref)}#PolicyError`);
+      return false;
+    }
+    this.reportErrors(e, e.errors, "PolicyError");
+    this.publish(e, now);
+    return true;
+  }
+
+  private reportErrors(e: Evaluated, errors: PolicyError[], reason: string): void {
+    const key = `${targetKey(e.ref)}#${reason}`;
+    const signature = JSON.stringify(errors.map((err) => [err.key, err.value, err.message]));
+    const log = this.logger.child({ target: targetKey(e.ref) });
+    for (const err of errors) log.warn({ annotation: err.key, value: err.value, reason }, err.message);
+    if (this.reportedErrors.get(key) === signature) return;
+    this.reportedErrors.set(key, signature);
+    void this.event(e, {
+      reason,
+      action: "Evaluate",
+      type: "Warning",
+      note: errors.map((err) => `${err.key}="${err.value}": ${err.message}`).join("; "),
+      regarding: recordRef(e),
+    });
+  }
+
+  /** Records the view, reports it, completes a pending wake, arms the transition timer. */
+  private publish(e: Evaluated, now: number, extraErrors: PolicyError[] = []): "done" {
+    const view = viewOf(e, now, this.config.prices.currency, extraErrors);
+    const key = targetKey(e.ref);
+    this.targetViews.set(key, view);
+    this.observer.targetObserved(view, now);
+    const wokeAt = this.pendingWakes.get(key);
+    if (wokeAt !== undefined && view.state === "awake" && isReady(e)) {
+      this.pendingWakes.delete(key);
+      this.observer.wakeCompleted(e.ref.kind, (now - wokeAt) / 1000);
+    }
+    this.armTimer(view);
+    return "done";
+  }
+
+  private async guard(run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      this.reportApiError(err, "reconcile");
+    }
+  }
+
+  private reportApiError(err: unknown, context: string): void {
+    if (err instanceof KubeError) {
+      this.observer.apiError(err.operation, err.code);
+      this.logger.warn(
+        { operation: err.operation, object: err.object, code: err.code, context },
+        `API call failed; retrying next pass: ${err.message}`,
+      );
+      return;
+    }
+    this.observer.apiError(context, undefined);
+    this.logger.error({ err, context }, "unexpected error; retrying next pass");
+  }
+}
+
+function sleepReasonOf(e: Evaluated): SleepReason {
+  return e.decision.state === "asleep" ? e.decision.sleepReason : "inactivity";
+}
+
+const recordRef = (e: Evaluated) =>
+  e.kind === "vcluster" ? controlPlaneRef(e.plane) : namespaceRef(e.namespace.meta.name);
+
+/** A woken target is ready when its control plane (or every workload it runs) has a ready replica. */
+function isReady(e: Evaluated): boolean {
+  if (e.kind === "vcluster") return !isPaused(e.plane) && e.plane.readyReplicas >= 1;
+  if (isNamespaceAsleep(e.namespace)) return false;
+  return e.workloads.every((w) => w.replicas === null || w.replicas === 0 || (w.readyReplicas ?? 0) >= 1);
+}
+
+async function runPool<T>(
+  items: readonly T[],
+  concurrency: number,
+  run: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await run(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
