@@ -345,6 +345,23 @@ const rows: Row[] = [
     next: "asleep@2026-11-27T13:30:00Z",
   },
 
+  // Events at the same instant
+  {
+    name: "a wake event beats a sleep event at the same instant (wakeup cron at the window's end)",
+    annotations: { ...OFFICE_BERLIN, "slumber.dev/wakeup-schedule": "0 19 * * 5" },
+    at: "2026-11-27T19:00:00Z",
+    state: "awake",
+    next: "asleep@2026-11-30T18:00:00Z",
+  },
+  {
+    name: "a manual sleep beats a wake event at the same instant",
+    annotations: { ...DAILY_BERLIN, "slumber.dev/manual-sleep": "2026-11-27T07:00:00Z" },
+    at: "2026-11-27T08:00:00Z",
+    state: "asleep",
+    sleepReason: "manual",
+    next: "awake@2026-11-28T07:00:00Z",
+  },
+
   // Spans
   {
     name: "overlapping spans merge: no sleep at 12:00",
