@@ -1,0 +1,305 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { systemClock } from "../clock.js";
+import { type AgentFlags, ConfigError, loadAgentConfig } from "../config/load.js";
+import type { AgentConfig } from "../config/types.js";
+import { ApiServerKubeClient, loadKubeConfig } from "../kube/client.js";
+import type { KubeClient } from "../kube/types.js";
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../log.js";
+import { SlumberMetrics } from "../metrics/registry.js";
+import { parseDuration } from "../policy/duration.js";
+import type { DesiredState } from "../policy/types.js";
+import {
+  inspectTarget,
+  listTargetViews,
+  Reconciler,
+  requestSleep,
+  requestWake,
+  resolveTargetRef,
+} from "../reconciler/index.js";
+import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
+import { runExplain } from "./explain.js";
+import { parsePort, runAgent } from "./run.js";
+import { formatStatus, STATUS_OUTPUTS, type StatusOutput } from "./status.js";
+import { wakeOrSleep } from "./wake-sleep.js";
+
+/** Where a command's output goes; the real streams in main.ts, buffers in tests. */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+interface ClusterFlags extends AgentFlags {
+  kubeconfig?: string;
+  logLevel: LogLevel;
+}
+
+const version = (): string => {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+};
+
+function durationFlag(flag: string, value: string): number {
+  const parsed = parseDuration(value);
+  if (!parsed.ok) throw new CliError(`${flag}: ${parsed.message}`, ExitCode.usage);
+  if (parsed.value <= 0) throw new CliError(`${flag}: must be longer than 0`, ExitCode.usage);
+  return parsed.value;
+}
+
+/** Options every command that reads the cluster shares: credentials, and the policy settings of the agent. */
+function withClusterOptions(command: Command, defaultLogLevel: LogLevel): Command {
+  return command
+    .option(
+      "--kubeconfig <file>",
+      "kubeconfig to use; default like kubectl: $KUBECONFIG, ~/.kube/config, then in-cluster service account",
+    )
+    .option("--config <file>", "agent config YAML: defaults:, manage: all, excludeNamespaces:")
+    .addOption(
+      new Option("--namespace <name>", "namespace the agent runs in (never managed)").env("POD_NAMESPACE"),
+    )
+    .option("--default-timezone <zone>", "IANA zone for targets that set none", "UTC")
+    .option("--default-sleep-after <duration>", "idle time for targets that set no sleep-after", "1h")
+    .option("--cpu-price <price>", "cost of one vCPU-hour (OpenCost default)", "0.031611")
+    .option("--memory-price <price>", "cost of one GiB-hour of memory (OpenCost default)", "0.004237")
+    .option("--currency <code>", "ISO 4217 currency of the prices", "USD")
+    .addOption(
+      new Option("--log-level <level>", "log level (JSON on stderr)")
+        .choices(LOG_LEVELS)
+        .default(defaultLogLevel),
+    );
+}
+
+interface ClusterContext {
+  config: AgentConfig;
+  kube: KubeClient;
+  logger: Logger;
+  /** API calls that failed so far; the reconciler logs and skips them, a one-shot command must not. */
+  apiErrors: Error[];
+}
+
+/** Wraps every call of `kube` so that failures are remembered while still thrown to the caller. */
+function recordingApiErrors(kube: KubeClient, apiErrors: Error[]): KubeClient {
+  return new Proxy(kube, {
+    get(target, property, receiver) {
+      const member = Reflect.get(target, property, receiver);
+      if (typeof member !== "function") return member;
+      return (...args: unknown[]) => {
+        const result = member.apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch((error: unknown) => {
+          apiErrors.push(error instanceof Error ? error : new Error(String(error)));
+          throw error;
+        });
+      };
+    },
+  });
+}
+
+/** Fails the command when an API call failed underneath a result that would otherwise look complete. */
+function throwIfApiErrors(apiErrors: Error[], what: string): void {
+  if (apiErrors.length === 0) return;
+  const more = apiErrors.length > 1 ? ` (and ${apiErrors.length - 1} more)` : "";
+  throw new CliError(`${what}: ${apiErrors[0]!.message}${more}`, ExitCode.failure);
+}
+
+function clusterContext(flags: ClusterFlags): ClusterContext {
+  const logger = createLogger(flags.logLevel);
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(flags);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.usage);
+    throw error;
+  }
+  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  try {
+    kubeConfig = loadKubeConfig(flags.kubeconfig);
+  } catch (error) {
+    throw new CliError(
+      `cannot load kubeconfig${flags.kubeconfig ? ` ${flags.kubeconfig}` : ""}: ${(error as Error).message}`,
+      ExitCode.failure,
+    );
+  }
+  const apiErrors: Error[] = [];
+  const kube = recordingApiErrors(new ApiServerKubeClient({ kubeConfig, logger }), apiErrors);
+  return { config, kube, logger, apiErrors };
+}
+
+function wakeSleepCommand(
+  program: Command,
+  want: DesiredState,
+  io: CliIo,
+  setExitCode: (code: ExitCode) => void,
+) {
+  const verb = want === "awake" ? "wake" : "sleep";
+  const description =
+    want === "awake"
+      ? "wake a target now: records slumber.dev/last-wake (the policy then keeps it awake for its idle time)"
+      : "put a target to sleep now: records slumber.dev/manual-sleep (the next use wakes it as usual)";
+  withClusterOptions(
+    program
+      .command(`${verb} <target>`)
+      .description(`${description}, and wait until it is ${want}`)
+      .addHelpText(
+        "after",
+        `\n<target> is NAMESPACE/NAME: a virtual cluster's host namespace and name, or NS/NS for a namespace target.\n` +
+          `The running agent (slumber run) carries out the change; this command records it and waits.`,
+      )
+      .option("--for <duration>", `force ${want} for this long (slumber.dev/force + force-until) instead`)
+      .option("--timeout <duration>", `how long to wait for the target to be ${want}`, "5m"),
+    "warn",
+  ).action(async (target: string, flags: ClusterFlags & { for?: string; timeout: string }) => {
+    const forMs = flags.for === undefined ? undefined : durationFlag("--for", flags.for);
+    const timeoutMs = durationFlag("--timeout", flags.timeout);
+    const { config, kube, apiErrors } = clusterContext(flags);
+    const request = want === "awake" ? requestWake : requestSleep;
+    const code = await wakeOrSleep(
+      { want, target, forMs, timeoutMs },
+      {
+        actions: {
+          resolve: async (namespace, name) => {
+            try {
+              return await resolveTargetRef(kube, `${namespace}/${name}`);
+            } catch (error) {
+              throw new CliError((error as Error).message, ExitCode.failure);
+            }
+          },
+          request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
+          inspect: async (ref, now) => {
+            apiErrors.length = 0;
+            const view = await inspectTarget(kube, config, ref, now);
+            throwIfApiErrors(apiErrors, `cannot read ${ref.namespace}/${ref.name}`);
+            if (view === null)
+              throw new CliError(`${ref.namespace}/${ref.name} is no longer a target`, ExitCode.failure);
+            return view;
+          },
+        },
+        clock: systemClock,
+        delay: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        progress: (line) => io.err(`${line}\n`),
+      },
+    );
+    setExitCode(code);
+  });
+}
+
+/** The `slumber` command line. Actions report their exit code through `setExitCode`. */
+export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): Command {
+  const program = new Command("slumber")
+    .description(
+      "Puts idle vcluster virtual clusters and namespaces to sleep, wakes them on schedule or on demand, " +
+        "and exports the money sleeping saved as Prometheus metrics.",
+    )
+    .version(version())
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", EXIT_CODES_HELP);
+
+  withClusterOptions(
+    program
+      .command("run")
+      .description("run the agent: reconciler and /metrics, /healthz, /readyz")
+      .option("--metrics-port <port>", "port for /metrics, /healthz and /readyz", "8080")
+      .option(
+        "--proxy-port <port>",
+        "reserved for the wake proxy (SPEC §7), which is NOT in this release: accepted, nothing listens on it",
+        "8443",
+      )
+      .option(
+        "--resync <duration>",
+        "full re-evaluation interval; bounds how late a time-based transition can be",
+        "30s",
+      )
+      .option(
+        "--dry-run",
+        "decide and report (logs, metrics) without writing anything to the cluster",
+        false,
+      ),
+    "info",
+  ).action(async (flags: ClusterFlags & { metricsPort: string; proxyPort: string }) => {
+    const metricsPort = parsePort("--metrics-port", flags.metricsPort);
+    const proxyPort = parsePort("--proxy-port", flags.proxyPort);
+    const { config, kube, logger } = clusterContext(flags);
+    const metrics = new SlumberMetrics();
+    const reconciler = new Reconciler({ kube, config, clock: systemClock, observer: metrics, logger });
+    setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger }));
+  });
+
+  withClusterOptions(
+    program
+      .command("status")
+      .description("show every target: state, reason, since, next transition, hourly cost, saved so far")
+      .addOption(
+        new Option("-o, --output <format>", "output format").choices(STATUS_OUTPUTS).default("table"),
+      ),
+    "warn",
+  ).action(async (flags: ClusterFlags & { output: StatusOutput }) => {
+    const { config, kube, apiErrors } = clusterContext(flags);
+    const now = systemClock.now();
+    const views = await listTargetViews(kube, config, now);
+    throwIfApiErrors(apiErrors, "cannot list every target");
+    io.out(formatStatus(views, flags.output, now));
+    setExitCode(ExitCode.ok);
+  });
+
+  wakeSleepCommand(program, "awake", io, setExitCode);
+  wakeSleepCommand(program, "asleep", io, setExitCode);
+
+  program
+    .command("explain")
+    .description(
+      "print the sleep/wake decision for a set of annotations at a time, as JSON; no cluster needed",
+    )
+    .requiredOption("--at <time>", "RFC 3339 instant to decide at, e.g. 2026-03-06T19:30:00+01:00")
+    .option("--default-timezone <zone>", "the agent's --default-timezone", "UTC")
+    .option("--default-sleep-after <duration>", "the agent's --default-sleep-after", "1h")
+    .option(
+      "--annotation <key=value>",
+      "an annotation of the target, repeatable; recorded state too (slumber.dev/last-activity, last-wake, manual-sleep)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addHelpText(
+      "after",
+      '\nExample:\n  slumber explain --at 2026-03-06T21:00:00Z --annotation "slumber.dev/awake-hours=Mon-Fri 08:00-19:00"',
+    )
+    .action(
+      (flags: { at: string; defaultTimezone: string; defaultSleepAfter: string; annotation: string[] }) => {
+        const result = runExplain({
+          at: flags.at,
+          defaultTimezone: flags.defaultTimezone,
+          defaultSleepAfter: flags.defaultSleepAfter,
+          annotations: flags.annotation,
+        });
+        io.out(result.stdout);
+        io.err(result.stderr);
+        setExitCode(result.exitCode as ExitCode);
+      },
+    );
+
+  return program;
+}
+
+/** Runs `slumber` with `argv` (without node and script); resolves to the exit code, never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+  let exitCode: ExitCode = ExitCode.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (error) {
+    // Commander already printed its message; help and --version end with code 0.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    if (error instanceof CliError) {
+      io.err(`slumber: ${error.message}\n`);
+      return error.exitCode;
+    }
+    io.err(`slumber: ${(error as Error).message ?? String(error)}\n`);
+    return ExitCode.failure;
+  }
+}
