@@ -90,16 +90,16 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
       progress(`${verb}: ${describeTarget(ref)} is ${want} (after ${seconds(waited)})`);
       return ExitCode.ok;
     }
-    if (view.desired === "unmanaged" || view.state === "unmanaged") {
-      throw new CliError(
-        `${describeTarget(ref)} is not managed by Slumber: ${view.reason}`,
-        ExitCode.failure,
-      );
-    }
     if (view.policyErrors.length > 0) {
       const errors = view.policyErrors.map((e) => `${e.key}="${e.value}": ${e.message}`).join("; ");
       throw new CliError(
         `${describeTarget(ref)} is left as it is because of policy errors: ${errors}`,
+        ExitCode.failure,
+      );
+    }
+    if (view.desired === "unmanaged" || view.state === "unmanaged") {
+      throw new CliError(
+        `${describeTarget(ref)} is not managed by Slumber: ${view.reason}`,
         ExitCode.failure,
       );
     }

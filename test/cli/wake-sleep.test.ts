@@ -144,6 +144,19 @@ describe("wakeOrSleep", () => {
     expect(error.message).toContain('slumber.dev/persistent="yes": not true or false');
   });
 
+  it("names the policy errors of a target the agent leaves alone because of them", async () => {
+    const { env } = setup([
+      view("unmanaged", "awake", {
+        reason: "policy error",
+        policyErrors: [{ key: "slumber.dev/awake-hours", value: "Mon-Fry", message: "bad day" }],
+      }),
+    ]);
+    const error = await failure(
+      wakeOrSleep({ want: "asleep", target: "vcluster-team-a/team-a", timeoutMs: 60_000 }, env),
+    );
+    expect(error.message).toContain('policy errors: slumber.dev/awake-hours="Mon-Fry": bad day');
+  });
+
   it("fails for an unmanaged target", async () => {
     const { env } = setup([view("unmanaged", "unmanaged", { reason: "excluded" })]);
     const error = await failure(
