@@ -150,10 +150,24 @@ function dayMatches(cron: CronSchedule, day: number): boolean {
 /** How far back to look for the previous fire: covers a Feb-29-only schedule across a century year. */
 const LOOKBACK_DAYS = 8 * 366 + 1;
 
+/** Index of the first element for which `isAfter` holds, given it is monotone over `list`; length if none. */
+function firstIndex(list: number[], isAfter: (value: number) => boolean): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (isAfter(list[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+// Local times map to instants monotonically (a gap collapses to its end, a repeated hour takes its
+// first occurrence), so within a day the hours and minutes can be binary-searched.
+
 /** First fire strictly after `after`, or null if none at or before `limit`. */
 export function cronNextAfter(cron: CronSchedule, zone: string, after: number, limit: number): number | null {
   const lastMinute = cron.minutes[cron.minutes.length - 1]!;
-  const lastHour = cron.hours[cron.hours.length - 1]!;
   const firstMinuteOfDay = cron.hours[0]! * 60 + cron.minutes[0]!;
   // A day earlier: a gap can push a fire of the previous local day past midnight.
   for (let day = localDayOf(zone, after) - 1; ; day++) {
@@ -162,14 +176,12 @@ export function cronNextAfter(cron: CronSchedule, zone: string, after: number, l
       continue;
     }
     if (localToInstant(zone, day, firstMinuteOfDay) > limit) return null;
-    if (localToInstant(zone, day, lastHour * 60 + lastMinute) <= after) continue;
-    for (const hour of cron.hours) {
-      if (localToInstant(zone, day, hour * 60 + lastMinute) <= after) continue;
-      for (const minute of cron.minutes) {
-        const at = localToInstant(zone, day, hour * 60 + minute);
-        if (at > after) return at <= limit ? at : null;
-      }
-    }
+    const h = firstIndex(cron.hours, (hour) => localToInstant(zone, day, hour * 60 + lastMinute) > after);
+    if (h === cron.hours.length) continue;
+    const hour = cron.hours[h]!;
+    const m = firstIndex(cron.minutes, (minute) => localToInstant(zone, day, hour * 60 + minute) > after);
+    const at = localToInstant(zone, day, hour * 60 + cron.minutes[m]!);
+    return at <= limit ? at : null;
   }
 }
 
@@ -181,14 +193,13 @@ export function cronPreviousAtOrBefore(cron: CronSchedule, zone: string, at: num
   for (let day = startDay; day > startDay - LOOKBACK_DAYS; day--) {
     if (!dayMatches(cron, day)) continue;
     if (localToInstant(zone, day, firstMinuteOfDay) > at) continue;
-    for (let h = cron.hours.length - 1; h >= 0; h--) {
-      const hour = cron.hours[h]!;
-      if (localToInstant(zone, day, hour * 60 + firstMinute) > at) continue;
-      for (let m = cron.minutes.length - 1; m >= 0; m--) {
-        const fire = localToInstant(zone, day, hour * 60 + cron.minutes[m]!);
-        if (fire <= at) return fire;
-      }
-    }
+    // The last hour whose first minute is not after `at`, then its last minute not after `at`.
+    const hour =
+      cron.hours[
+        firstIndex(cron.hours, (hour) => localToInstant(zone, day, hour * 60 + firstMinute) > at) - 1
+      ]!;
+    const m = firstIndex(cron.minutes, (minute) => localToInstant(zone, day, hour * 60 + minute) > at) - 1;
+    return localToInstant(zone, day, hour * 60 + cron.minutes[m]!);
   }
   return null;
 }

@@ -241,7 +241,7 @@ function describe(
       }
       const outside =
         branch.event.source === "awake-hours" ? `outside awake-hours since ${local(branch.event.at)}` : event;
-      const before = use === null ? "no recorded use" : `${useText}, before that`;
+      const before = use === null ? "no recorded use" : `no use since (${useText})`;
       return {
         reason: `${outside}; ${before}`,
         sleepReason: branch.event.source === "manual-sleep" ? "manual" : "schedule",

@@ -7,8 +7,18 @@ export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 
+// luxon builds an Intl.DateTimeFormat per validity check (~1 ms): remember the answers.
+const zoneValidity = new Map<string, boolean>();
+
 /** True when `name` is an IANA zone this runtime knows (luxon/Intl). */
-export const isValidTimezone = (name: string): boolean => name.length > 0 && IANAZone.isValidZone(name);
+export function isValidTimezone(name: string): boolean {
+  let valid = zoneValidity.get(name);
+  if (valid === undefined) {
+    valid = name.length > 0 && IANAZone.isValidZone(name);
+    if (zoneValidity.size < 10_000) zoneValidity.set(name, valid);
+  }
+  return valid;
+}
 
 // Intl-backed offset lookups cost ~15 µs each; a cache per 15-minute bucket makes them ~free.
 // Every modern tzdata transition falls on a quarter hour; a bucket whose two ends disagree is not cached.
