@@ -216,7 +216,9 @@ function describe(
   policy: Policy,
   use: ReturnType<typeof lastUse>,
 ): { reason: string; sleepReason: SleepReason } {
-  const zone = policy.awakeHours?.[0]?.zone ?? policy.timezone;
+  // Spans may carry their own zone; crons always use the target's. Every time shows its offset anyway.
+  const hasCron = policy.sleepSchedule !== null || policy.wakeupSchedule !== null;
+  const zone = hasCron ? policy.timezone : (policy.awakeHours?.[0]?.zone ?? policy.timezone);
   const local = (at: number) => formatLocal(at, zone);
   const useText = use === null ? "" : `${use.what} at ${local(use.at)}`;
   switch (branch.kind) {
