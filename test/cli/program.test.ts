@@ -32,7 +32,7 @@ const unreachableKubeconfig = () =>
     [
       "apiVersion: v1",
       "kind: Config",
-      "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]",
+      "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]",
       "users: [{name: u, user: {token: not-a-real-token}}]",
       "contexts: [{name: x, context: {cluster: c, user: u}}]",
       "current-context: x",
@@ -97,7 +97,7 @@ describe("slumber command line", () => {
       "silent",
     );
     expect(code).toBe(ExitCode.failure);
-    expect(stderr).toMatch(/^slumber: cannot list every target: /);
+    expect(stderr).toMatch(/^slumber: cannot list every target: list /);
   });
 
   it("delegates explain, with repeated --annotation", async () => {
