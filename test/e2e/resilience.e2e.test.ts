@@ -17,7 +17,6 @@ import {
 
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, "../..");
-const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const idle = { "slumber.dev/last-wake": ago(3 * 3600_000), "slumber.dev/last-activity": ago(3 * 3600_000) };
 
 let admin: Admin;
