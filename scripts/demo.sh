@@ -47,9 +47,9 @@ YAML
 
 cat >&2 <<HINT
 [demo] the agent starts below. In another terminal:
-[demo]   node dist/cli/main.js status --kubeconfig $kubeconfig
+[demo]   npx slumber status --kubeconfig $kubeconfig
 [demo]   kubectl --kubeconfig $kubeconfig -n slumber-demo get deployment web -w
-[demo]   node dist/cli/main.js wake slumber-demo/slumber-demo --kubeconfig $kubeconfig
+[demo]   npx slumber wake slumber-demo/slumber-demo --kubeconfig $kubeconfig
 [demo]   curl -s localhost:8080/metrics | grep ^slumber_
 HINT
 
