@@ -1,6 +1,5 @@
 // Prints how long one full reconcileAll takes over 1,000 in-memory vclusters (no assertions: a figure to compare).
-// Run: npx tsc -p tsconfig.json --outDir /tmp/bench && ln -s $PWD/node_modules /tmp/bench/ &&
-//      echo '{"type":"module"}' > /tmp/bench/package.json && npm exec -- node /tmp/bench/scripts/bench-reconcile.js
+// Run: npm run bench -- scripts/bench-reconcile.ts
 import { pino } from "pino";
 import { Annotations } from "../src/policy/annotations.js";
 import { nullObserver } from "../src/reconciler/observer.js";

@@ -1,7 +1,5 @@
 // Prints how long resolvePolicy + decide (with next) take for 1,000 targets, cold and warm, and one explain.
-// A figure to compare, not a test. Run:
-//   npx tsc -p tsconfig.json --outDir /tmp/bench && ln -sfn $PWD/node_modules /tmp/bench/node_modules &&
-//   echo '{"type":"module"}' > /tmp/bench/package.json && npm exec -- node /tmp/bench/test/policy/bench-policy.js
+// A figure to compare, not a test. Run: npm run bench -- test/policy/bench-policy.ts
 import { runExplain } from "../../src/cli/explain.js";
 import { decide } from "../../src/policy/decide.js";
 import { resolvePolicy } from "../../src/policy/resolve.js";
