@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds (once) kube-apiserver, kube-controller-manager, kube-scheduler and kwok
-# from the pinned modules in test/cluster/tools into a version-keyed cache dir
+# Builds (once) kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+# etcd (the etcd server version k8s.io/kubernetes pins) from the pinned modules in test/cluster/tools into a version-keyed cache dir
 # outside the repo. Prints the bin dir as the last line of stdout; progress goes
 # to stderr. Re-running with the binaries present is a no-op.
 set -euo pipefail
@@ -23,11 +23,12 @@ KWOK_VERSION="$(modver sigs.k8s.io/kwok)"
 
 CACHE="${SLUMBER_CACHE:-$HOME/.cache/slumber}"
 BIN="$CACHE/bin/${K8S_VERSION}-${KWOK_VERSION}"
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kwok)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 pkg_of() {
   case "$1" in
     kwok) echo "sigs.k8s.io/kwok/cmd/kwok" ;;
+    etcd) echo "./cmd/etcd" ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }
@@ -53,11 +54,17 @@ export GOFLAGS="${GOFLAGS:--mod=mod}"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 
 log "building ${missing[*]} (k8s $K8S_VERSION, kwok $KWOK_VERSION) into $BIN"
-log "first build compiles the Kubernetes tree: expect tens of minutes on 2 cores"
+case " ${missing[*]} " in
+  *" kube-apiserver "*) log "first build compiles the Kubernetes tree: expect ~20 minutes on 2 cores" ;;
+esac
 total_start=$SECONDS
 for b in "${missing[@]}"; do
   pkg="$(pkg_of "$b")"
-  if [ "$b" = kwok ]; then ldf="$KWOK_LDFLAGS"; else ldf="$K8S_LDFLAGS"; fi
+  case "$b" in
+    kwok) ldf="$KWOK_LDFLAGS" ;;
+    etcd) ldf="-s -w" ;;
+    *) ldf="$K8S_LDFLAGS" ;;
+  esac
   start=$SECONDS
   out="$BIN/.$b.build.log"
   log "[$b] go build $pkg ..."

@@ -44,7 +44,6 @@ apt_install() {
   fi
 }
 need=()
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v setsid >/dev/null 2>&1 || need+=(util-linux)
@@ -58,11 +57,13 @@ done
 
 # ---------------------------------------------------------------- binaries
 BIN="$("$CLUSTER_HERE/build.sh" | tail -n1)" || die "building the control-plane binaries failed (see above)"
-[ -x "$BIN/kube-apiserver" ] || die "build did not produce $BIN/kube-apiserver"
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+  [ -x "$BIN/$b" ] || die "build did not produce $BIN/$b"
+done
 
 # ---------------------------------------------------------------- certificates
-mkdir -p "$PKI" "$PIDS" "$LOGS" "$CMDS" "$CLUSTER_DIR/etcd" "$CLUSTER_DIR/hostpath"
-chmod 700 "$CLUSTER_DIR"
+mkdir -p "$PKI" "$PIDS" "$LOGS" "$CMDS" "$CLUSTER_DIR/etcd"
+chmod 700 "$CLUSTER_DIR" "$CLUSTER_DIR/etcd"
 ossl() { openssl "$@" 2>>"$LOGS/openssl.log" || { show_log openssl; die "openssl $1 failed"; }; }
 
 log "generating certificates in $PKI"
@@ -90,6 +91,16 @@ sign kube-controller-manager "/CN=system:kube-controller-manager" "$CLIENT_EXT"
 sign kube-scheduler "/CN=system:kube-scheduler" "$CLIENT_EXT"
 # kwok acts as the kubelet for every fake node and patches pod/node status cluster-wide.
 sign kwok "/O=system:masters/CN=kwok" "$CLIENT_EXT"
+# front proxy (aggregation layer): a separate CA so that kube-controller-manager
+# and kube-scheduler find a requestheader CA in extension-apiserver-authentication.
+ossl req -x509 -new -nodes -newkey rsa:2048 -keyout "$PKI/front-proxy-ca.key" -out "$PKI/front-proxy-ca.crt" \
+  -days 3650 -subj "/CN=slumber-front-proxy-ca" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+ossl req -new -nodes -newkey rsa:2048 -keyout "$PKI/front-proxy-client.key" -out "$PKI/front-proxy-client.csr" -subj "/CN=front-proxy-client"
+printf '%s\n' "$CLIENT_EXT" >"$PKI/front-proxy-client.ext"
+ossl x509 -req -in "$PKI/front-proxy-client.csr" -CA "$PKI/front-proxy-ca.crt" -CAkey "$PKI/front-proxy-ca.key" -CAcreateserial \
+  -out "$PKI/front-proxy-client.crt" -days 3650 -extfile "$PKI/front-proxy-client.ext"
+rm -f "$PKI/front-proxy-client.csr" "$PKI/front-proxy-client.ext"
 # service-account token signing key pair
 ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key"
 ossl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
@@ -134,7 +145,10 @@ fail() {
   exit 1
 }
 
-start_component etcd "$(command -v etcd)" \
+# etcd comes from the build (the version k8s.io/kubernetes pins), not Debian's
+# etcd-server 3.4.23: that one lacks RequestWatchProgress, which makes every
+# client-go 1.37 informer's WatchList request fail and kwok lag by ~a minute.
+start_component etcd "$BIN/etcd" \
   --name slumber \
   --data-dir "$CLUSTER_DIR/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -144,7 +158,9 @@ start_component etcd "$(command -v etcd)" \
   --initial-cluster "slumber=http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster-state new \
   --quota-backend-bytes 4294967296 \
-  --snapshot-count 10000
+  --snapshot-count 10000 \
+  --unsafe-no-fsync \
+  --log-level warn
 etcd_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
 wait_for "etcd health" 30 etcd etcd_ready || fail "etcd did not become healthy"
 
@@ -161,6 +177,13 @@ start_component kube-apiserver "$BIN/kube-apiserver" \
   --service-account-key-file "$PKI/sa.pub" \
   --service-account-signing-key-file "$PKI/sa.key" \
   --service-cluster-ip-range "$SERVICE_CIDR" \
+  --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" \
+  --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User \
+  --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$PKI/front-proxy-client.crt" \
+  --proxy-client-key-file "$PKI/front-proxy-client.key" \
   --allow-privileged=true \
   --endpoint-reconciler-type none \
   --profiling=false \
