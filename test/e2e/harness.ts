@@ -276,3 +276,56 @@ export async function metricsText(agent: AgentProcess): Promise<string> {
 
 /** RFC 3339 of a time `ms` before now, for pre-recorded state annotations. */
 export const ago = (ms: number): string => new Date(Date.now() - ms).toISOString();
+
+/** Runs the built CLI (`slumber ARGS`) as the given identity; rejects with its output on a non-zero exit. */
+export async function slumberCli(kubeconfig: string, ...args: string[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, "dist/cli/main.js"), ...args, "--kubeconfig", kubeconfig],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on("exit", (code) =>
+      code === 0 ? res(out) : rej(new Error(`slumber ${args.join(" ")} exited ${code}:\n${out}`)),
+    );
+  });
+}
+
+/** Per-file registry of scenario namespaces, all removed in afterAll. */
+export function namespaces(admin: () => Admin): {
+  create: (prefix: string, annotations?: Record<string, string>) => Promise<string>;
+  removeAll: () => Promise<void>;
+} {
+  const created: Array<() => Promise<void>> = [];
+  return {
+    create: async (prefix, annotations) => {
+      const ns = await createNamespace(admin(), prefix, annotations);
+      created.push(ns.remove);
+      return ns.name;
+    },
+    removeAll: async () => {
+      for (const remove of created.splice(0)) await remove();
+    },
+  };
+}
+
+/** The control plane is paused by us: replicas 0 and `loft.sh/paused` recorded. */
+export const vclusterAsleep = (admin: Admin, namespace: string, name: string) => async () => {
+  const sts = await readStatefulSet(admin, namespace, name);
+  return sts.spec?.replicas === 0 && sts.metadata?.annotations?.["loft.sh/paused"] === "true" ? sts : false;
+};
+
+/** Recorded state of a target nobody has used for three hours. */
+export const idleForHours = (): Record<string, string> => ({
+  "slumber.dev/last-wake": ago(3 * 3600_000),
+  "slumber.dev/last-activity": ago(3 * 3600_000),
+});

@@ -1,24 +1,19 @@
 // Plain namespace targets: Deployments, StatefulSets and CronJobs put to sleep and woken.
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type Admin,
   type AgentProcess,
   adminClients,
-  ago,
-  createNamespace,
+  idleForHours,
+  namespaces,
+  slumberCli,
   startAgent,
   waitFor,
 } from "./harness.js";
 
-const run = promisify(execFile);
-const repoRoot = resolve(import.meta.dirname, "../..");
-
 let admin: Admin;
 let agent: AgentProcess;
-const cleanups: Array<() => Promise<void>> = [];
+const scenarioNamespaces = namespaces(() => admin);
 
 beforeAll(async () => {
   admin = adminClients(inject("adminKubeconfig"));
@@ -26,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await agent?.stop();
-  for (const c of cleanups) await c();
+  await scenarioNamespaces.removeAll();
 });
 
 const podTemplate = (app: string) => ({
@@ -53,13 +48,10 @@ async function deployment(
 
 describe("namespace targets", () => {
   it("sleeps every workload of an idle namespace and wakes them to their original state", async () => {
-    const ns = await createNamespace(admin, "ns-idle", {
+    const n = await scenarioNamespaces.create("ns-idle", {
       "slumber.dev/sleep-after": "30m",
-      "slumber.dev/last-wake": ago(3 * 3600_000),
-      "slumber.dev/last-activity": ago(3 * 3600_000),
+      ...idleForHours(),
     });
-    cleanups.push(ns.remove);
-    const n = ns.name;
     await deployment(n, "web", 2);
     await deployment(n, "already-off", 0);
     await deployment(n, "pinned", 1, { "slumber.dev/exclude": "true" });
@@ -107,19 +99,7 @@ describe("namespace targets", () => {
       return late.spec?.replicas === 0;
     });
 
-    await run(
-      process.execPath,
-      [
-        resolve(repoRoot, "dist/cli/main.js"),
-        "wake",
-        `${n}/${n}`,
-        "--kubeconfig",
-        inject("agentKubeconfig"),
-        "--timeout",
-        "120s",
-      ],
-      { timeout: 150_000 },
-    );
+    await slumberCli(inject("agentKubeconfig"), "wake", `${n}/${n}`, "--timeout", "120s");
     const read = (name: string) => admin.apps.readNamespacedDeployment({ namespace: n, name });
     expect((await read("web")).spec?.replicas).toBe(2);
     expect((await read("already-off")).spec?.replicas).toBe(0);

@@ -2,58 +2,40 @@
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
-import { KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
+import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type Admin,
   adminClients,
   ago,
-  createNamespace,
   createVcluster,
+  idleForHours,
+  namespaces,
   readStatefulSet,
+  slumberCli,
   startAgent,
+  vclusterAsleep,
   waitFor,
 } from "./harness.js";
 
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, "../..");
-const idle = { "slumber.dev/last-wake": ago(3 * 3600_000), "slumber.dev/last-activity": ago(3 * 3600_000) };
+const idle = idleForHours();
 
 let admin: Admin;
-const cleanups: Array<() => Promise<void>> = [];
+const scenarioNamespaces = namespaces(() => admin);
+const hostNamespace = (prefix: string) => scenarioNamespaces.create(prefix);
+const isAsleep = (ns: string, name: string) => vclusterAsleep(admin, ns, name);
 
 beforeAll(() => {
   admin = adminClients(inject("adminKubeconfig"));
 });
 afterAll(async () => {
-  for (const c of cleanups) await c();
+  await scenarioNamespaces.removeAll();
 });
 
-async function hostNamespace(prefix: string): Promise<string> {
-  const ns = await createNamespace(admin, prefix);
-  cleanups.push(ns.remove);
-  return ns.name;
-}
-
-const isAsleep = (ns: string, name: string) => async () => {
-  const sts = await readStatefulSet(admin, ns, name);
-  return sts.spec?.replicas === 0 && sts.metadata?.annotations?.["loft.sh/paused"] === "true" ? sts : false;
-};
-
 async function wake(ns: string, name: string): Promise<void> {
-  await run(
-    process.execPath,
-    [
-      resolve(repoRoot, "dist/cli/main.js"),
-      "wake",
-      `${ns}/${name}`,
-      "--kubeconfig",
-      inject("agentKubeconfig"),
-      "--timeout",
-      "120s",
-    ],
-    { timeout: 150_000 },
-  );
+  await slumberCli(inject("agentKubeconfig"), "wake", `${ns}/${name}`, "--timeout", "120s");
 }
 
 describe("crash safety", () => {

@@ -1,31 +1,31 @@
 // Virtual clusters on a real control plane, with the agent running as its ServiceAccount.
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type Admin,
   type AgentProcess,
   adminClients,
-  ago,
-  createNamespace,
   createVcluster,
   eventReasons,
+  idleForHours,
   metricsText,
+  namespaces,
   readStatefulSet,
+  slumberCli,
   startAgent,
   syncedPodCount,
+  vclusterAsleep,
   waitFor,
 } from "./harness.js";
 
-const run = promisify(execFile);
-const repoRoot = resolve(import.meta.dirname, "../..");
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 let admin: Admin;
 let agent: AgentProcess;
-const cleanups: Array<() => Promise<void>> = [];
+const scenarioNamespaces = namespaces(() => admin);
+const hostNamespace = (prefix: string) => scenarioNamespaces.create(prefix);
+const asleep = (ns: string, name: string) => vclusterAsleep(admin, ns, name);
+const idle = idleForHours();
 
 beforeAll(async () => {
   admin = adminClients(inject("adminKubeconfig"));
@@ -34,21 +34,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agent?.stop();
-  for (const c of cleanups) await c();
+  await scenarioNamespaces.removeAll();
 });
-
-async function hostNamespace(prefix: string): Promise<string> {
-  const ns = await createNamespace(admin, prefix);
-  cleanups.push(ns.remove);
-  return ns.name;
-}
-
-const asleep = (ns: string, name: string) => async () => {
-  const sts = await readStatefulSet(admin, ns, name);
-  return sts.spec?.replicas === 0 && sts.metadata?.annotations?.["loft.sh/paused"] === "true" ? sts : false;
-};
-
-const idle = { "slumber.dev/last-wake": ago(3 * 3600_000), "slumber.dev/last-activity": ago(3 * 3600_000) };
 
 describe("virtual clusters", () => {
   it("sleeps an idle virtual cluster: pause annotations first, replicas 0, synced pods deleted", async () => {
@@ -176,19 +163,7 @@ describe("virtual clusters", () => {
     });
     await waitFor("dev asleep", 60_000, asleep(ns, "dev"));
 
-    await run(
-      process.execPath,
-      [
-        resolve(repoRoot, "dist/cli/main.js"),
-        "wake",
-        `${ns}/dev`,
-        "--kubeconfig",
-        inject("agentKubeconfig"),
-        "--timeout",
-        "120s",
-      ],
-      { timeout: 150_000 },
-    );
+    await slumberCli(inject("agentKubeconfig"), "wake", `${ns}/dev`, "--timeout", "120s");
     const woken = await readStatefulSet(admin, ns, "dev");
     expect(woken.spec?.replicas).toBe(2);
     expect(woken.metadata?.annotations?.["loft.sh/paused"]).toBeUndefined();
@@ -198,19 +173,7 @@ describe("virtual clusters", () => {
     );
 
     // A manual sleep, then a GitOps tool restores replicas while the pause is still recorded.
-    await run(
-      process.execPath,
-      [
-        resolve(repoRoot, "dist/cli/main.js"),
-        "sleep",
-        `${ns}/dev`,
-        "--kubeconfig",
-        inject("agentKubeconfig"),
-        "--timeout",
-        "120s",
-      ],
-      { timeout: 150_000 },
-    );
+    await slumberCli(inject("agentKubeconfig"), "sleep", `${ns}/dev`, "--timeout", "120s");
     await waitFor("dev asleep again", 60_000, asleep(ns, "dev"));
     await admin.apps.patchNamespacedStatefulSet(
       { namespace: ns, name: "dev", body: { spec: { replicas: 2 } } },
