@@ -21,7 +21,7 @@ KWOK_VERSION="$(modver sigs.k8s.io/kwok)"
 [ -n "$K8S_VERSION" ] || die "cannot read k8s.io/kubernetes version from $TOOLS/go.mod"
 [ -n "$KWOK_VERSION" ] || die "cannot read sigs.k8s.io/kwok version from $TOOLS/go.mod"
 
-CACHE="${SLUMBER_CACHE:-$HOME/.cache/slumber}"
+CACHE="${SLUMBER_CACHE:-${HOME:-/root}/.cache/slumber}"
 BIN="$CACHE/bin/${K8S_VERSION}-${KWOK_VERSION}"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
