@@ -144,8 +144,19 @@ async function call<T>(operation: string, object: string, fn: () => Promise<T>):
     if (err instanceof ApiException) {
       throw new KubeError(operation, object, err.code, statusMessage(err.body) ?? err.message);
     }
-    throw new KubeError(operation, object, undefined, err instanceof Error ? err.message : String(err));
+    throw new KubeError(operation, object, undefined, networkDetail(err));
   }
+}
+
+/** undici reports every network failure as "fetch failed"; the reason (TLS, ECONNREFUSED, ...) is in `cause`. */
+export function networkDetail(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return `${err.message}: ${typeof code === "string" ? `${code} ` : ""}${cause.message}`;
+  }
+  return err.message;
 }
 
 function statusMessage(body: unknown): string | undefined {
@@ -481,7 +492,7 @@ export class ApiServerKubeClient implements KubeClient {
         {
           informer: spec.path,
           code,
-          err: err instanceof Error ? err.message : String(err),
+          err: networkDetail(err),
           retryInMs: backoffMs,
         },
         "informer stopped; restarting",

@@ -63,7 +63,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await kubectl(adminKubeconfig, "-n", "slumber-system", "create", "token", "slumber", "--duration=3h")
   ).trim();
   const server = (
-    await kubectl(adminKubeconfig, "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
+    await kubectl(
+      adminKubeconfig,
+      "config",
+      "view",
+      "--raw",
+      "--flatten",
+      "-o",
+      "jsonpath={.clusters[0].cluster.server}",
+    )
   ).trim();
   const caData = (
     await kubectl(
@@ -71,6 +79,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       "config",
       "view",
       "--raw",
+      "--flatten",
       "-o",
       "jsonpath={.clusters[0].cluster.certificate-authority-data}",
     )

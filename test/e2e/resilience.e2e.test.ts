@@ -109,7 +109,8 @@ describe("crash safety", () => {
 
 describe("API server restart", () => {
   it("the running agent's informers recover and it keeps acting", async () => {
-    const agent = await startAgent({ kubeconfig: inject("agentKubeconfig") });
+    // A resync far away: only recovered watches (not a periodic re-list) can notice the new target.
+    const agent = await startAgent({ kubeconfig: inject("agentKubeconfig"), extraArgs: ["--resync", "10m"] });
     try {
       await run("bash", [resolve(repoRoot, "test/cluster/restart-apiserver.sh")], { timeout: 180_000 });
       const ns = await hostNamespace("after-restart");
@@ -121,6 +122,7 @@ describe("API server restart", () => {
       });
       await waitFor("late asleep", 90_000, isAsleep(ns, "late"));
       expect(agent.child.exitCode).toBeNull();
+      expect(agent.logs()).toContain("informer stopped; restarting");
     } finally {
       await agent.stop();
     }
