@@ -383,7 +383,9 @@ export class ApiServerKubeClient implements KubeClient {
             apiVersion: API_VERSION[regarding.kind],
             kind: regarding.kind,
             name: regarding.name,
-            namespace: regarding.kind === "Namespace" ? undefined : regarding.namespace,
+            // The API server requires involvedObject.namespace to equal the Event's namespace (or the
+            // Event to be in "default"); naming the Namespace itself keeps `kubectl get events -n NS` useful.
+            namespace,
             uid: regarding.uid,
           },
           type: event.type,

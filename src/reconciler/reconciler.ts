@@ -99,6 +99,8 @@ export class Reconciler {
   /** Generation of each namespace workload as last seen or as left by our own write (activity detection). */
   private readonly seenGenerations = new Map<string, Map<string, number>>();
 
+  /** One pass at a time per target: a watch-triggered pass and a full pass must not both act on it. */
+  private readonly targetLocks = new Map<string, Promise<void>>();
   private readonly queue = new Set<string>();
   private draining: Promise<void> | null = null;
   private watches: WatchHandle[] = [];
@@ -138,18 +140,29 @@ export class Reconciler {
     const namespaceByName = new Map(namespaces.map((ns) => [ns.meta.name, ns]));
     const hostNamespaces = new Set(planes.map((p) => p.meta.namespace));
     const jobs: { key: string; run: () => Promise<void> }[] = [];
+    // A target whose lock was held while we waited has changed since the list: read it again.
     for (const plane of planes) {
       const namespace = namespaceByName.get(plane.meta.namespace);
       if (!namespace || this.namespaceExcluded(plane.meta.namespace)) continue;
       const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
-      jobs.push({ key: targetKey(ref), run: () => this.reconcileVcluster(plane, namespace) });
+      jobs.push({
+        key: targetKey(ref),
+        run: () =>
+          this.exclusive(ref, (waited) =>
+            waited ? this.reconcileFresh(ref) : this.reconcileVcluster(plane, namespace),
+          ),
+      });
     }
     for (const namespace of namespaces) {
       const name = namespace.meta.name;
       if (hostNamespaces.has(name) || this.namespaceExcluded(name)) continue;
+      const ref: TargetRef = { kind: "namespace", namespace: name, name };
       jobs.push({
-        key: targetKey({ kind: "namespace", namespace: name, name }),
-        run: () => this.reconcileNamespace(namespace),
+        key: targetKey(ref),
+        run: () =>
+          this.exclusive(ref, (waited) =>
+            waited ? this.reconcileFresh(ref) : this.reconcileNamespace(namespace),
+          ),
       });
     }
     await runPool(jobs, PASS_CONCURRENCY, (job) => this.guard(job.run));
@@ -163,21 +176,43 @@ export class Reconciler {
 
   /** One target, read fresh from the API server. */
   async reconcileTarget(ref: TargetRef): Promise<TargetView | null> {
-    await this.guard(async () => {
-      if (ref.kind === "vcluster") {
-        const [plane, namespace] = await Promise.all([
-          this.kube.getControlPlane(ref.namespace, ref.name),
-          this.kube.getNamespace(ref.namespace),
-        ]);
-        if (!plane || !namespace || this.namespaceExcluded(ref.namespace)) return this.forget(targetKey(ref));
-        await this.reconcileVcluster(plane, namespace);
-      } else {
-        const namespace = await this.kube.getNamespace(ref.name);
-        if (!namespace || this.namespaceExcluded(ref.name)) return this.forget(targetKey(ref));
-        await this.reconcileNamespace(namespace);
-      }
-    });
+    await this.guard(() => this.exclusive(ref, () => this.reconcileFresh(ref)));
     return this.targetViews.get(targetKey(ref)) ?? null;
+  }
+
+  private async reconcileFresh(ref: TargetRef): Promise<void> {
+    if (ref.kind === "vcluster") {
+      const [plane, namespace] = await Promise.all([
+        this.kube.getControlPlane(ref.namespace, ref.name),
+        this.kube.getNamespace(ref.namespace),
+      ]);
+      if (!plane || !namespace || this.namespaceExcluded(ref.namespace)) return this.forget(targetKey(ref));
+      await this.reconcileVcluster(plane, namespace);
+    } else {
+      const namespace = await this.kube.getNamespace(ref.name);
+      if (!namespace || this.namespaceExcluded(ref.name)) return this.forget(targetKey(ref));
+      await this.reconcileNamespace(namespace);
+    }
+  }
+
+  /** Runs `run` once no other pass holds the target; `waited` tells it whether one did. */
+  private async exclusive(ref: TargetRef, run: (waited: boolean) => Promise<void>): Promise<void> {
+    const key = targetKey(ref);
+    const previous = this.targetLocks.get(key);
+    const current = (async () => {
+      if (previous) await previous;
+      await run(previous !== undefined);
+    })();
+    const settled = current.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.targetLocks.set(key, settled);
+    try {
+      await current;
+    } finally {
+      if (this.targetLocks.get(key) === settled) this.targetLocks.delete(key);
+    }
   }
 
   /** Informers, queue, resync and timers. Resolves once the informers have synced and the first pass is done. */

@@ -173,7 +173,11 @@ export function planNamespaceSleep(
       action: "patch",
       purpose: "record",
       ref: namespaceRef(ns.meta.name),
-      patch: { annotations: sleepRecord(ns.meta.annotations, now, reason, measuredHourlyCost) },
+      // Guarded by resourceVersion: a concurrent or stale pass gets 409 and re-reads instead of recording twice.
+      patch: {
+        annotations: sleepRecord(ns.meta.annotations, now, reason, measuredHourlyCost),
+        resourceVersion: ns.meta.resourceVersion,
+      },
       note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,
     };
   }
@@ -201,7 +205,7 @@ export function planNamespaceWake(
     action: "patch",
     purpose: "wake",
     ref: namespaceRef(ns.meta.name),
-    patch: { annotations: wakeRecord(ns.meta.annotations, now) },
+    patch: { annotations: wakeRecord(ns.meta.annotations, now), resourceVersion: ns.meta.resourceVersion },
     note: `ending sleep of Namespace ${ns.meta.name}`,
   };
 }
@@ -214,7 +218,10 @@ export function planActivityRecord(ns: NamespaceObject, now: number, what: strin
     action: "patch",
     purpose: "activity",
     ref: namespaceRef(ns.meta.name),
-    patch: { annotations: { [Annotations.lastActivity]: formatTimestamp(now) } },
+    patch: {
+      annotations: { [Annotations.lastActivity]: formatTimestamp(now) },
+      resourceVersion: ns.meta.resourceVersion,
+    },
     note: `Namespace ${ns.meta.name}: ${what} changed outside Slumber; recorded as activity`,
   };
 }

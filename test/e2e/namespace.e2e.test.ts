@@ -4,6 +4,7 @@ import {
   type Admin,
   type AgentProcess,
   adminClients,
+  eventReasons,
   idleForHours,
   namespaces,
   slumberCli,
@@ -90,6 +91,10 @@ describe("namespace targets", () => {
     expect(web.metadata?.annotations?.["slumber.dev/original-replicas"]).toBe("2");
     expect((await admin.apps.readNamespacedDeployment({ namespace: n, name: "pinned" })).spec?.replicas).toBe(
       1,
+    );
+
+    await waitFor("a Sleeping Event on the Namespace", 10_000, async () =>
+      (await eventReasons(admin, n, n)).includes("Sleeping"),
     );
 
     // Created while asleep: put to sleep too.

@@ -55,6 +55,27 @@ describe("namespace targets", () => {
     expect(h.reconciler.views()).toMatchObject([{ kind: "namespace", name: "team", state: "asleep" }]);
   });
 
+  it("a full pass and a watch-triggered pass at once record the sleep once", async () => {
+    const h = namespaceSetup();
+    h.clock.ms = T0 + HOUR;
+    const ref = { kind: "namespace", namespace: "team", name: "team" } as const;
+    await Promise.all([
+      h.reconciler.reconcileAll(),
+      h.reconciler.reconcileTarget(ref),
+      h.reconciler.reconcileAll(),
+    ]);
+    expect(h.observer.transitions).toEqual([
+      { key: "namespace/team/team", to: "asleep", reason: "inactivity" },
+    ]);
+    const records = h.kube.writes.filter(
+      (w) => w.ref.kind === "Namespace" && w.patch?.annotations?.[Annotations.sleepingSince] !== undefined,
+    );
+    expect(records).toHaveLength(1);
+    expect(h.kube.workload("team", "Deployment", "web").meta.annotations[Annotations.originalReplicas]).toBe(
+      "3",
+    );
+  });
+
   it("wakes everything it changed and nothing else; pre-existing 0 stays 0", async () => {
     const h = namespaceSetup();
     h.clock.ms = T0 + HOUR;
