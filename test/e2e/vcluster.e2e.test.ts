@@ -40,19 +40,20 @@ afterAll(async () => {
 describe("virtual clusters", () => {
   it("sleeps an idle virtual cluster: pause annotations first, replicas 0, synced pods deleted", async () => {
     const ns = await hostNamespace("vc-idle");
-    await createVcluster(admin, {
-      namespace: ns,
-      name: "team-a",
-      replicas: 1,
-      syncedPods: 2,
-      annotations: { "slumber.dev/sleep-after": "30m", ...idle },
-    });
+    // Not managed until it runs, so the agent cannot scale it down before its pod is up.
+    await createVcluster(admin, { namespace: ns, name: "team-a", replicas: 1, syncedPods: 2 });
     await waitFor("the control plane to run (PVC bound, kwok pod ready)", 90_000, async () => {
       const sts = await readStatefulSet(admin, ns, "team-a");
       return (sts.status?.readyReplicas ?? 0) >= 1;
-    }).catch(async (err) => {
-      throw err;
     });
+    await admin.apps.patchNamespacedStatefulSet(
+      {
+        namespace: ns,
+        name: "team-a",
+        body: { metadata: { annotations: { "slumber.dev/sleep-after": "30m", ...idle } } },
+      },
+      mergePatch,
+    );
 
     const sts = await waitFor("team-a asleep", 60_000, asleep(ns, "team-a"));
     const a = sts.metadata?.annotations ?? {};
