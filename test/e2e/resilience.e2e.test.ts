@@ -107,6 +107,35 @@ describe("crash safety", () => {
   });
 });
 
+describe("dry run", () => {
+  it("decides and reports, but writes nothing", async () => {
+    const ns = await hostNamespace("dry-run");
+    await createVcluster(admin, {
+      namespace: ns,
+      name: "untouched",
+      annotations: { "slumber.dev/sleep-after": "30m", ...idle },
+    });
+    const before = await readStatefulSet(admin, ns, "untouched");
+    const agent = await startAgent({ kubeconfig: inject("agentKubeconfig"), extraArgs: ["--dry-run"] });
+    try {
+      await waitFor(
+        "the agent to say what it would do",
+        30_000,
+        async () =>
+          agent.logs().includes(`"target":"vcluster/${ns}/untouched"`) &&
+          agent.logs().includes('"dryRun":true'),
+      );
+      await new Promise((r) => setTimeout(r, 5_000));
+      const after = await readStatefulSet(admin, ns, "untouched");
+      // Status changes as the pod starts; what the agent would write (annotations, replicas) must not.
+      expect(after.metadata?.annotations).toEqual(before.metadata?.annotations);
+      expect(after.spec?.replicas).toBe(1);
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
 describe("API server restart", () => {
   it("the running agent's informers recover and it keeps acting", async () => {
     // A resync far away: only recovered watches (not a periodic re-list) can notice the new target.
