@@ -62,6 +62,8 @@ export interface VclusterFixture {
   replicas?: number;
   /** With a `data` volume claim, as vcluster makes it; without it the control plane is not persistent. */
   persistent?: boolean;
+  /** vcluster runs its control plane as a Deployment when it has no persistence. */
+  controlPlane?: "StatefulSet" | "Deployment";
   annotations?: Record<string, string>;
   /** Body of `config.yaml` in Secret `vc-config-NAME`. */
   configYaml?: string;
@@ -100,12 +102,14 @@ export async function createVcluster(admin: Admin, fx: VclusterFixture): Promise
               name: "syncer",
               image: "ghcr.io/loft-sh/vcluster-pro:0.30.0",
               resources: { requests: { cpu: "200m", memory: "256Mi" } },
-              ...(fx.persistent === false ? {} : { volumeMounts: [{ name: "data", mountPath: "/data" }] }),
+              ...(fx.persistent === false || fx.controlPlane === "Deployment"
+                ? {}
+                : { volumeMounts: [{ name: "data", mountPath: "/data" }] }),
             },
           ],
         },
       },
-      ...(fx.persistent === false
+      ...(fx.persistent === false || fx.controlPlane === "Deployment"
         ? {}
         : {
             volumeClaimTemplates: [
@@ -117,7 +121,17 @@ export async function createVcluster(admin: Admin, fx: VclusterFixture): Promise
           }),
     },
   };
-  await admin.apps.createNamespacedStatefulSet({ namespace: fx.namespace, body: sts });
+  if (fx.controlPlane === "Deployment") {
+    await admin.apps.createNamespacedDeployment({
+      namespace: fx.namespace,
+      body: {
+        metadata: sts.metadata,
+        spec: { replicas: fx.replicas ?? 1, selector: { matchLabels: labels }, template: sts.spec!.template },
+      },
+    });
+  } else {
+    await admin.apps.createNamespacedStatefulSet({ namespace: fx.namespace, body: sts });
+  }
   for (let i = 0; i < (fx.syncedPods ?? 0); i++) {
     await admin.core.createNamespacedPod({ namespace: fx.namespace, body: syncedPod(fx.name, i) });
   }

@@ -127,6 +127,40 @@ describe("virtual clusters", () => {
     expect((await eventReasons(admin, ns, "ephemeral")).length).toBeGreaterThan(0);
   });
 
+  it("a Deployment control plane sleeps only when an administrator vouches for its data", async () => {
+    const ns = await hostNamespace("vc-deploy");
+    await createVcluster(admin, {
+      namespace: ns,
+      name: "stateless",
+      controlPlane: "Deployment",
+      annotations: { "slumber.dev/sleep-after": "30m", ...idle },
+    });
+    await createVcluster(admin, {
+      namespace: ns,
+      name: "vouched",
+      controlPlane: "Deployment",
+      replicas: 2,
+      annotations: { "slumber.dev/sleep-after": "30m", "slumber.dev/persistent": "true", ...idle },
+    });
+    const readDeployment = (name: string) => admin.apps.readNamespacedDeployment({ namespace: ns, name });
+    const vouched = await waitFor("vouched asleep", 60_000, async () => {
+      const d = await readDeployment("vouched");
+      return d.spec?.replicas === 0 && d.metadata?.annotations?.["loft.sh/paused"] === "true" ? d : false;
+    });
+    expect(vouched.metadata?.annotations?.["loft.sh/paused-replicas"]).toBe("2");
+    await waitFor("a policy error for stateless", 30_000, async () =>
+      (await metricsText(agent)).includes(
+        `slumber_policy_errors{kind="vcluster",namespace="${ns}",name="stateless"} 1`,
+      ),
+    );
+    const stateless = await readDeployment("stateless");
+    expect(stateless.spec?.replicas).toBe(1);
+    expect(stateless.metadata?.annotations?.["loft.sh/paused"]).toBeUndefined();
+
+    await slumberCli(inject("agentKubeconfig"), "wake", `${ns}/vouched`, "--timeout", "120s");
+    expect((await readDeployment("vouched")).spec?.replicas).toBe(2);
+  });
+
   it("leaves excluded and malformed targets exactly as they are", async () => {
     const ns = await hostNamespace("vc-leave");
     await createVcluster(admin, {
