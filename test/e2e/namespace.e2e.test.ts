@@ -1,4 +1,8 @@
-// Plain namespace targets: Deployments, StatefulSets and CronJobs put to sleep and woken.
+// Plain namespace targets: Deployments, StatefulSets, CronJobs and KEDA ScaledObjects put to sleep and woken.
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type Admin,
@@ -12,17 +16,37 @@ import {
   waitFor,
 } from "./harness.js";
 
+const run = promisify(execFile);
+const crd = resolve(import.meta.dirname, "fixtures/keda-scaledobject-crd.yaml");
+const keda = { group: "keda.sh", version: "v1alpha1", plural: "scaledobjects" } as const;
+
 let admin: Admin;
 let agent: AgentProcess;
+let custom: CustomObjectsApi;
 const scenarioNamespaces = namespaces(() => admin);
 
 beforeAll(async () => {
   admin = adminClients(inject("adminKubeconfig"));
+  const kc = new KubeConfig();
+  kc.loadFromFile(inject("adminKubeconfig"));
+  custom = kc.makeApiClient(CustomObjectsApi);
+  // The CRD first: the agent discovers ScaledObjects when it starts.
+  const kubectl = ["--kubeconfig", inject("adminKubeconfig")];
+  await run("kubectl", [...kubectl, "apply", "-f", crd]);
+  await run("kubectl", [...kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", crd]);
   agent = await startAgent({ kubeconfig: inject("agentKubeconfig") });
 });
 afterAll(async () => {
   await agent?.stop();
   await scenarioNamespaces.removeAll();
+  await run("kubectl", [
+    "--kubeconfig",
+    inject("adminKubeconfig"),
+    "delete",
+    "--ignore-not-found",
+    "-f",
+    crd,
+  ]);
 });
 
 const podTemplate = (app: string) => ({
@@ -68,6 +92,17 @@ describe("namespace targets", () => {
         },
       },
     });
+    await deployment(n, "worker", 3);
+    await custom.createNamespacedCustomObject({
+      ...keda,
+      namespace: n,
+      body: {
+        apiVersion: "keda.sh/v1alpha1",
+        kind: "ScaledObject",
+        metadata: { name: "worker" },
+        spec: { scaleTargetRef: { name: "worker" }, triggers: [{ type: "cron", metadata: {} }] },
+      },
+    });
     await admin.batch.createNamespacedCronJob({
       namespace: n,
       body: {
@@ -87,6 +122,18 @@ describe("namespace targets", () => {
       const cj = await admin.batch.readNamespacedCronJob({ namespace: n, name: "report" });
       return web.spec?.replicas === 0 && db.spec?.replicas === 0 && cj.spec?.suspend === true;
     });
+    // KEDA owns the worker Deployment's scale: Slumber pauses the ScaledObject at 0 and leaves the Deployment to it.
+    const scaledObject = (await custom.getNamespacedCustomObject({
+      ...keda,
+      namespace: n,
+      name: "worker",
+    })) as {
+      metadata?: { annotations?: Record<string, string> };
+    };
+    expect(scaledObject.metadata?.annotations?.["autoscaling.keda.sh/paused-replicas"]).toBe("0");
+    expect((await admin.apps.readNamespacedDeployment({ namespace: n, name: "worker" })).spec?.replicas).toBe(
+      3,
+    );
     const web = await admin.apps.readNamespacedDeployment({ namespace: n, name: "web" });
     expect(web.metadata?.annotations?.["slumber.dev/original-replicas"]).toBe("2");
     expect((await admin.apps.readNamespacedDeployment({ namespace: n, name: "pinned" })).spec?.replicas).toBe(
@@ -113,5 +160,9 @@ describe("namespace targets", () => {
     expect((await admin.apps.readNamespacedStatefulSet({ namespace: n, name: "db" })).spec?.replicas).toBe(1);
     const cj = await admin.batch.readNamespacedCronJob({ namespace: n, name: "report" });
     expect(cj.spec?.suspend).toBe(false);
+    const woken = (await custom.getNamespacedCustomObject({ ...keda, namespace: n, name: "worker" })) as {
+      metadata?: { annotations?: Record<string, string> };
+    };
+    expect(woken.metadata?.annotations?.["autoscaling.keda.sh/paused-replicas"]).toBeUndefined();
   });
 });
