@@ -329,57 +329,74 @@ export class Reconciler {
 
   // --- one target ---------------------------------------------------------------------------------
 
-  private async reconcileVcluster(plane: ControlPlane, namespace: NamespaceObject): Promise<void> {
+  private reconcileVcluster(plane: ControlPlane, namespace: NamespaceObject): Promise<void> {
     const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
+    return this.stepUntilDone(
+      ref,
+      plane,
+      async (current, now) => {
+        const evaluated = (await evaluateVcluster(
+          this.kube,
+          this.config,
+          current,
+          namespace,
+          now,
+        )) as Extract<Evaluated, { kind: "vcluster" }>;
+        const step = this.nextVclusterStep(evaluated, now);
+        return step === "done" ? "done" : { evaluated, step };
+      },
+      () => this.kube.getControlPlane(ref.namespace, ref.name),
+    );
+  }
+
+  private reconcileNamespace(namespace: NamespaceObject): Promise<void> {
+    const name = namespace.meta.name;
+    const ref: TargetRef = { kind: "namespace", namespace: name, name };
+    return this.stepUntilDone(
+      ref,
+      namespace,
+      async (current, now) => {
+        const evaluated = (await evaluateNamespace(this.kube, this.config, current, now)) as Extract<
+          Evaluated,
+          { kind: "namespace" }
+        >;
+        // A namespace hosting a vcluster belongs to that vcluster; one nobody opted in is no target.
+        const noTarget =
+          hostsControlPlane(evaluated.workloads) ||
+          (!evaluated.policy.managed && evaluated.errors.length === 0 && !evaluated.asleep);
+        if (noTarget) {
+          this.forget(targetKey(ref));
+          return "done";
+        }
+        const step = this.nextNamespaceStep(evaluated, now);
+        return step === "done" ? "done" : { evaluated, step };
+      },
+      () => this.kube.getNamespace(name),
+    );
+  }
+
+  /** Performs a target's missing steps one at a time, re-reading it after each; a 409 re-reads and retries. */
+  private async stepUntilDone<T>(
+    ref: TargetRef,
+    first: T,
+    plan: (current: T, now: number) => Promise<{ evaluated: Evaluated; step: Step } | "done">,
+    reread: () => Promise<T | null>,
+  ): Promise<void> {
     let conflicts = 0;
-    let current = plane;
+    let current = first;
     for (let steps = 0; steps < MAX_STEPS_PER_PASS; ) {
-      const now = this.clock.now();
-      const evaluated = await evaluateVcluster(this.kube, this.config, current, namespace, now);
-      const step = this.nextVclusterStep(evaluated as Extract<Evaluated, { kind: "vcluster" }>, now);
-      if (step === "done") return;
+      const planned = await plan(current, this.clock.now());
+      if (planned === "done") return;
       try {
-        if (!(await this.perform(evaluated, step))) return;
+        if (!(await this.perform(planned.evaluated, planned.step))) return;
         steps++;
       } catch (err) {
         if (!(err instanceof KubeError && err.code === 409) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
         this.logger.info({ target: targetKey(ref), object: err.object }, "conflict; re-reading and retrying");
       }
-      const reread = await this.kube.getControlPlane(ref.namespace, ref.name);
-      if (!reread) return this.forget(targetKey(ref));
-      current = reread;
-    }
-  }
-
-  private async reconcileNamespace(namespace: NamespaceObject): Promise<void> {
-    const name = namespace.meta.name;
-    let conflicts = 0;
-    let current = namespace;
-    for (let steps = 0; steps < MAX_STEPS_PER_PASS; ) {
-      const now = this.clock.now();
-      const evaluated = (await evaluateNamespace(this.kube, this.config, current, now)) as Extract<
-        Evaluated,
-        { kind: "namespace" }
-      >;
-      if (hostsControlPlane(evaluated.workloads)) return this.forget(targetKey(evaluated.ref));
-      // Namespaces nobody opted in are no targets: not shown, not touched.
-      if (!evaluated.policy.managed && evaluated.errors.length === 0 && !evaluated.asleep)
-        return this.forget(targetKey(evaluated.ref));
-      const step = this.nextNamespaceStep(evaluated, now);
-      if (step === "done") return;
-      try {
-        if (!(await this.perform(evaluated, step))) return;
-        steps++;
-      } catch (err) {
-        if (!(err instanceof KubeError && err.code === 409) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
-        this.logger.info(
-          { target: targetKey(evaluated.ref), object: err.object },
-          "conflict; re-reading and retrying",
-        );
-      }
-      const reread = await this.kube.getNamespace(name);
-      if (!reread) return this.forget(targetKey(evaluated.ref));
-      current = reread;
+      const fresh = await reread();
+      if (!fresh) return this.forget(targetKey(ref));
+      current = fresh;
     }
   }
 

@@ -79,38 +79,30 @@ async function recordObject(kube: KubeClient, ref: TargetRef): Promise<ObjectRef
  * `slumber wake`: a deliberate wake now (last-wake = now, manual-sleep cleared), or with `forMs` a
  * `force: awake` until now + forMs. A previous force is replaced.
  */
-export async function requestWake(
-  kube: KubeClient,
-  ref: TargetRef,
-  now: number,
-  forMs?: number,
-): Promise<void> {
-  const annotations: Record<string, string | null> =
-    forMs === undefined
-      ? {
-          [Annotations.lastWake]: formatTimestamp(now),
-          [Annotations.manualSleep]: null,
-          [Annotations.force]: null,
-          [Annotations.forceUntil]: null,
-        }
-      : { [Annotations.force]: "awake", [Annotations.forceUntil]: formatTimestamp(now + forMs) };
-  await kube.patch(await recordObject(kube, ref), { annotations });
+export function requestWake(kube: KubeClient, ref: TargetRef, now: number, forMs?: number): Promise<void> {
+  return request(kube, ref, "awake", now, forMs, {
+    [Annotations.lastWake]: formatTimestamp(now),
+    [Annotations.manualSleep]: null,
+  });
 }
 
 /** `slumber sleep`: a sleep event now (manual-sleep = now), or with `forMs` a `force: asleep` until now + forMs. */
-export async function requestSleep(
+export function requestSleep(kube: KubeClient, ref: TargetRef, now: number, forMs?: number): Promise<void> {
+  return request(kube, ref, "asleep", now, forMs, { [Annotations.manualSleep]: formatTimestamp(now) });
+}
+
+/** Writes a request on the target's record object: `event` now, or a force for `forMs`. */
+async function request(
   kube: KubeClient,
   ref: TargetRef,
+  state: "awake" | "asleep",
   now: number,
-  forMs?: number,
+  forMs: number | undefined,
+  event: Record<string, string | null>,
 ): Promise<void> {
   const annotations: Record<string, string | null> =
     forMs === undefined
-      ? {
-          [Annotations.manualSleep]: formatTimestamp(now),
-          [Annotations.force]: null,
-          [Annotations.forceUntil]: null,
-        }
-      : { [Annotations.force]: "asleep", [Annotations.forceUntil]: formatTimestamp(now + forMs) };
+      ? { ...event, [Annotations.force]: null, [Annotations.forceUntil]: null }
+      : { [Annotations.force]: state, [Annotations.forceUntil]: formatTimestamp(now + forMs) };
   await kube.patch(await recordObject(kube, ref), { annotations });
 }

@@ -62,28 +62,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const token = (
     await kubectl(adminKubeconfig, "-n", "slumber-system", "create", "token", "slumber", "--duration=3h")
   ).trim();
-  const server = (
-    await kubectl(
-      adminKubeconfig,
-      "config",
-      "view",
-      "--raw",
-      "--flatten",
-      "-o",
-      "jsonpath={.clusters[0].cluster.server}",
-    )
-  ).trim();
-  const caData = (
-    await kubectl(
-      adminKubeconfig,
-      "config",
-      "view",
-      "--raw",
-      "--flatten",
-      "-o",
-      "jsonpath={.clusters[0].cluster.certificate-authority-data}",
-    )
-  ).trim();
+  const clusterField = async (field: string) =>
+    (
+      await kubectl(
+        adminKubeconfig,
+        "config",
+        "view",
+        "--raw",
+        "--flatten",
+        "-o",
+        `jsonpath={.clusters[0].cluster.${field}}`,
+      )
+    ).trim();
+  const server = await clusterField("server");
+  const caData = await clusterField("certificate-authority-data");
   const workDir = join(clusterDir, "e2e");
   mkdirSync(workDir, { recursive: true });
   const agentKubeconfig = join(workDir, "agent.kubeconfig");

@@ -49,6 +49,13 @@ afterAll(async () => {
   ]);
 });
 
+async function kedaPausedReplicas(namespace: string, name: string): Promise<string | undefined> {
+  const scaledObject = (await custom.getNamespacedCustomObject({ ...keda, namespace, name })) as {
+    metadata?: { annotations?: Record<string, string> };
+  };
+  return scaledObject.metadata?.annotations?.["autoscaling.keda.sh/paused-replicas"];
+}
+
 const podTemplate = (app: string) => ({
   metadata: { labels: { app } },
   spec: {
@@ -123,14 +130,7 @@ describe("namespace targets", () => {
       return web.spec?.replicas === 0 && db.spec?.replicas === 0 && cj.spec?.suspend === true;
     });
     // KEDA owns the worker Deployment's scale: Slumber pauses the ScaledObject at 0 and leaves the Deployment to it.
-    const scaledObject = (await custom.getNamespacedCustomObject({
-      ...keda,
-      namespace: n,
-      name: "worker",
-    })) as {
-      metadata?: { annotations?: Record<string, string> };
-    };
-    expect(scaledObject.metadata?.annotations?.["autoscaling.keda.sh/paused-replicas"]).toBe("0");
+    expect(await kedaPausedReplicas(n, "worker")).toBe("0");
     expect((await admin.apps.readNamespacedDeployment({ namespace: n, name: "worker" })).spec?.replicas).toBe(
       3,
     );
@@ -160,9 +160,6 @@ describe("namespace targets", () => {
     expect((await admin.apps.readNamespacedStatefulSet({ namespace: n, name: "db" })).spec?.replicas).toBe(1);
     const cj = await admin.batch.readNamespacedCronJob({ namespace: n, name: "report" });
     expect(cj.spec?.suspend).toBe(false);
-    const woken = (await custom.getNamespacedCustomObject({ ...keda, namespace: n, name: "worker" })) as {
-      metadata?: { annotations?: Record<string, string> };
-    };
-    expect(woken.metadata?.annotations?.["autoscaling.keda.sh/paused-replicas"]).toBeUndefined();
+    expect(await kedaPausedReplicas(n, "worker")).toBeUndefined();
   });
 });
