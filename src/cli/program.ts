@@ -3,20 +3,10 @@ import { Command, CommanderError, Option } from "commander";
 import { systemClock } from "../clock.js";
 import { type AgentFlags, ConfigError, loadAgentConfig } from "../config/load.js";
 import type { AgentConfig } from "../config/types.js";
-import { ApiServerKubeClient, loadKubeConfig } from "../kube/client.js";
 import type { KubeClient } from "../kube/types.js";
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../log.js";
-import { SlumberMetrics } from "../metrics/registry.js";
 import { parseDuration } from "../policy/duration.js";
 import type { DesiredState } from "../policy/types.js";
-import {
-  inspectTarget,
-  listTargetViews,
-  Reconciler,
-  requestSleep,
-  requestWake,
-  resolveTargetRef,
-} from "../reconciler/index.js";
 import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
 import { runExplain } from "./explain.js";
 import { parsePort, runAgent } from "./run.js";
@@ -104,7 +94,9 @@ function throwIfApiErrors(apiErrors: Error[], what: string): void {
   throw new CliError(`${what}: ${apiErrors[0]!.message}${more}`, ExitCode.failure);
 }
 
-function clusterContext(flags: ClusterFlags): ClusterContext {
+/** Connects to the cluster. client-node takes ~0.6 s to load, so only commands that need it import it. */
+async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
+  const { ApiServerKubeClient, loadKubeConfig } = await import("../kube/client.js");
   const logger = createLogger(flags.logLevel);
   let config: AgentConfig;
   try {
@@ -113,7 +105,7 @@ function clusterContext(flags: ClusterFlags): ClusterContext {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.usage);
     throw error;
   }
-  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  let kubeConfig: import("@kubernetes/client-node").KubeConfig;
   try {
     kubeConfig = loadKubeConfig(flags.kubeconfig);
   } catch (error) {
@@ -153,7 +145,10 @@ function wakeSleepCommand(
   ).action(async (target: string, flags: ClusterFlags & { for?: string; timeout: string }) => {
     const forMs = flags.for === undefined ? undefined : durationFlag("--for", flags.for);
     const timeoutMs = durationFlag("--timeout", flags.timeout);
-    const { config, kube, apiErrors } = clusterContext(flags);
+    const { config, kube, apiErrors } = await clusterContext(flags);
+    const { inspectTarget, requestSleep, requestWake, resolveTargetRef } = await import(
+      "../reconciler/index.js"
+    );
     const request = want === "awake" ? requestWake : requestSleep;
     const code = await wakeOrSleep(
       { want, target, forMs, timeoutMs },
@@ -222,7 +217,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
   ).action(async (flags: ClusterFlags & { metricsPort: string; proxyPort: string }) => {
     const metricsPort = parsePort("--metrics-port", flags.metricsPort);
     const proxyPort = parsePort("--proxy-port", flags.proxyPort);
-    const { config, kube, logger } = clusterContext(flags);
+    const { config, kube, logger } = await clusterContext(flags);
+    const { SlumberMetrics } = await import("../metrics/registry.js");
+    const { Reconciler } = await import("../reconciler/index.js");
     const metrics = new SlumberMetrics();
     const reconciler = new Reconciler({ kube, config, clock: systemClock, observer: metrics, logger });
     setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger }));
@@ -237,7 +234,8 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
       ),
     "warn",
   ).action(async (flags: ClusterFlags & { output: StatusOutput }) => {
-    const { config, kube, apiErrors } = clusterContext(flags);
+    const { config, kube, apiErrors } = await clusterContext(flags);
+    const { listTargetViews } = await import("../reconciler/index.js");
     const now = systemClock.now();
     const views = await listTargetViews(kube, config, now);
     throwIfApiErrors(apiErrors, "cannot list every target");
