@@ -93,8 +93,10 @@ export async function evaluateVcluster(
     const l = labels(p);
     return (l.app === "vcluster" && l.release === plane.release) || l[SYNCED_POD_LABEL] === plane.release;
   });
+  // A pod already being deleted stays listed (Terminating) for its grace period; deleting it again would
+  // repeat the DELETE on every step of the pass (up to MAX_STEPS_PER_PASS) and keep a settled sleep writing.
   const syncedPodNames = pods
-    .filter((p) => labels(p)[SYNCED_POD_LABEL] === plane.release)
+    .filter((p) => labels(p)[SYNCED_POD_LABEL] === plane.release && !p.metadata?.deletionTimestamp)
     .map((p) => p.metadata?.name ?? "")
     .filter((name) => name !== "")
     .sort();

@@ -405,8 +405,10 @@ export class Reconciler {
     if (this.blockedByErrors(e, now)) return "done";
     if (!e.policy.managed) {
       // Opted out while asleep by Slumber: wake it rather than strand it paused. A foreign pause stays.
+      // Already resumed outside Slumber (`vcluster resume`): close our sleep record, or its sleeping-since
+      // stays forever and the savings of a running cluster keep growing.
       const ours = e.annotations[Annotations.sleepingSince] !== undefined;
-      const step = ours ? planVclusterWake(e.plane, now) : null;
+      const step = ours ? (planVclusterWake(e.plane, now) ?? planVclusterAdoption(e.plane, now)) : null;
       return step ?? this.publish(e, now);
     }
     const adoption = planVclusterAdoption(e.plane, now);
@@ -420,6 +422,17 @@ export class Reconciler {
           message: `not put to sleep: ${e.persistence.why}`,
         };
         this.reportErrors(e, [error], "NotPersistent");
+        return this.publish(e, now, [error]);
+      }
+      if (!e.asleep && e.plane.replicas === 0) {
+        // Stopped by someone else and never paused: planVclusterSleep leaves it alone (a pause would record no
+        // count and the wake would start it at 1). Said like NotPersistent, so `slumber sleep` and status tell why.
+        const error: PolicyError = {
+          key: "spec.replicas",
+          value: "0",
+          message: "not put to sleep: the control plane was scaled to 0 outside Slumber and is left at 0",
+        };
+        this.reportErrors(e, [error], "StoppedExternally");
         return this.publish(e, now, [error]);
       }
       const step = planVclusterSleep(e.plane, e.syncedPodNames, now, sleepReasonOf(e), e.measuredHourlyCost);

@@ -74,15 +74,17 @@ export function planVclusterSleep(
   const ref = controlPlaneRef(plane);
   const annotations = plane.meta.annotations;
   if (!isPaused(plane)) {
+    // A control plane at 0 that nobody paused was stopped by someone else: like a namespace workload already
+    // at 0, it is left alone. Pausing it would record no count, and the wake would start it at the default 1.
+    if (plane.replicas === 0) return null;
     const record: Record<string, string> = {
       [Annotations.loftPaused]: "true",
       [Annotations.loftPausedDate]: formatTimestamp(now),
       ...sleepRecord(annotations, now, reason, measuredHourlyCost),
+      // Always the live count (SPEC §4: "the replicas before sleep"): a paused-replicas on a plane that is not
+      // paused is a leftover or a hand edit, possibly unreadable, and keeping it would wake to the wrong count.
+      [Annotations.loftPausedReplicas]: String(plane.replicas),
     };
-    // A count of 0 is never recorded: on wake an absent paused-replicas means 1, as in `vcluster resume`.
-    if (annotations[Annotations.loftPausedReplicas] === undefined && plane.replicas > 0) {
-      record[Annotations.loftPausedReplicas] = String(plane.replicas);
-    }
     return {
       action: "patch",
       purpose: "record",
@@ -92,7 +94,7 @@ export function planVclusterSleep(
     };
   }
   if (plane.replicas > 0) {
-    // paused-replicas absent (recorded at 0) but replicas now set, e.g. by a revert: remember that count.
+    // paused-replicas absent (a foreign pause that recorded none) but replicas now set, e.g. by a revert: remember that count.
     const keep: Record<string, string> = {};
     if (annotations[Annotations.loftPausedReplicas] === undefined)
       keep[Annotations.loftPausedReplicas] = String(plane.replicas);
