@@ -14,7 +14,7 @@ import type { CronSchedule } from "./cron.js";
 import { cronNextAfter, cronPreviousAtOrBefore } from "./cron.js";
 import { formatDuration } from "./duration.js";
 import type { Policy } from "./resolve.js";
-import type { Decision, DesiredState, RecordedState, SleepReason, Transition } from "./types.js";
+import type { Decision, DesiredState, RecordedState, SleepReason, Transition, WakeReason } from "./types.js";
 import { DAY_MS, formatLocal } from "./zone.js";
 
 /** How far ahead `next` is searched (SPEC §5: at least 8 days). */
@@ -215,17 +215,22 @@ function describe(
   branch: Branch,
   policy: Policy,
   use: ReturnType<typeof lastUse>,
-): { reason: string; sleepReason: SleepReason } {
+): { reason: string; sleepReason: SleepReason; wakeReason: WakeReason } {
   // Spans may carry their own zone; crons always use the target's. Every time shows its offset anyway.
   const hasCron = policy.sleepSchedule !== null || policy.wakeupSchedule !== null;
   const zone = hasCron ? policy.timezone : (policy.awakeHours?.[0]?.zone ?? policy.timezone);
   const local = (at: number) => formatLocal(at, zone);
   const useText = use === null ? "" : `${use.what} at ${local(use.at)}`;
+  const byUse: WakeReason = use?.what === "deliberate wake" ? "manual" : "activity";
   switch (branch.kind) {
     case "forced": {
       const until =
         branch.until === null ? "until slumber.dev/force is removed" : `until ${local(branch.until)}`;
-      return { reason: `forced ${branch.state} by slumber.dev/force ${until}`, sleepReason: "forced" };
+      return {
+        reason: `forced ${branch.state} by slumber.dev/force ${until}`,
+        sleepReason: "forced",
+        wakeReason: "forced",
+      };
     }
     case "after-sleep-event": {
       const event = describeEvent(branch.event, policy, local);
@@ -233,12 +238,14 @@ function describe(
         return {
           reason: `${useText} after ${event}; awake until ${local(use!.at + policy.idleMs)} (idle ${formatDuration(policy.idleMs)})`,
           sleepReason: "inactivity",
+          wakeReason: byUse,
         };
       }
       if (branch.wokenAfter) {
         return {
           reason: `idle for ${formatDuration(policy.idleMs)} since ${useText} (after ${event})`,
           sleepReason: "inactivity",
+          wakeReason: byUse,
         };
       }
       const outside =
@@ -247,6 +254,7 @@ function describe(
       return {
         reason: `${outside}; ${before}`,
         sleepReason: branch.event.source === "manual-sleep" ? "manual" : "schedule",
+        wakeReason: "schedule",
       };
     }
     case "after-wake-event": {
@@ -258,6 +266,7 @@ function describe(
             : describeEvent(branch.event, policy, local);
       const sleepAfter = policy.sleepAfterMs;
       const usedSince = use !== null && (branch.event === null || use.at > branch.event.at);
+      const wakeReason: WakeReason = usedSince ? byUse : "schedule";
       if (branch.state === "asleep") {
         const since = usedSince
           ? `since ${useText}`
@@ -267,13 +276,16 @@ function describe(
         return {
           reason: `idle for ${formatDuration(sleepAfter!)} (sleep-after) ${since}`,
           sleepReason: "inactivity",
+          wakeReason,
         };
       }
-      if (sleepAfter === null) return { reason: `${event}; no sleep-after set`, sleepReason: "inactivity" };
+      if (sleepAfter === null)
+        return { reason: `${event}; no sleep-after set`, sleepReason: "inactivity", wakeReason };
       const since = usedSince ? use!.at : branch.event!.at;
       return {
         reason: `${event}${usedSince ? `; ${useText}` : ""}; sleeps after ${formatDuration(sleepAfter)} idle, at ${local(since + sleepAfter)}`,
         sleepReason: "inactivity",
+        wakeReason,
       };
     }
   }
@@ -288,8 +300,8 @@ export function decide(policy: Policy, state: RecordedState, at: number): Decisi
   const event = timeline.previous(at);
   const branch = evaluate(policy, useAt, at, event);
   const next = nextTransition(policy, useAt, timeline, at, event, branch.state);
-  const { reason, sleepReason } = describe(branch, policy, use);
+  const { reason, sleepReason, wakeReason } = describe(branch, policy, use);
   return branch.state === "asleep"
     ? { state: "asleep", reason, sleepReason, next }
-    : { state: "awake", reason, next };
+    : { state: "awake", reason, wakeReason, next };
 }

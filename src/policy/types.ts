@@ -5,6 +5,12 @@ export type TargetKind = "vcluster" | "namespace";
 /** Why a target is asleep; written to `slumber.dev/sleep-reason`. */
 export type SleepReason = "schedule" | "inactivity" | "forced" | "manual";
 
+/**
+ * Why a target is awake: a wake event of its schedule, recorded activity, a deliberate wake
+ * (`slumber wake`, `vcluster resume`, adoption), or `force`. A bounded set, as it labels a metric.
+ */
+export type WakeReason = "schedule" | "activity" | "manual" | "forced";
+
 export type DesiredState = "awake" | "asleep";
 
 /** A malformed setting: names the annotation (or config key) and the value. Never becomes a default. */
@@ -60,5 +66,5 @@ export interface Transition {
 
 export type Decision =
   | { state: "unmanaged"; reason: string; next: null }
-  | { state: "awake"; reason: string; next: Transition | null }
+  | { state: "awake"; reason: string; wakeReason: WakeReason; next: Transition | null }
   | { state: "asleep"; reason: string; sleepReason: SleepReason; next: Transition | null };

@@ -530,7 +530,12 @@ export class Reconciler {
       });
     }
     if (step.purpose === "wake") {
-      this.observer.transition(e.ref, "awake", e.decision.reason);
+      // A bounded label: the decision's text names times and would make one series per wake.
+      this.observer.transition(
+        e.ref,
+        "awake",
+        e.decision.state === "awake" ? e.decision.wakeReason : "unmanaged",
+      );
       this.pendingWakes.set(key, this.clock.now());
       await this.event(e, {
         reason: "Woken",
@@ -540,7 +545,7 @@ export class Reconciler {
         regarding: recordRef(e),
       });
     }
-    if (step.purpose === "adoptResume") this.observer.transition(e.ref, "awake", "vcluster resume");
+    if (step.purpose === "adoptResume") this.observer.transition(e.ref, "awake", "manual");
     if (step.purpose === "adoptPause") this.observer.transition(e.ref, "asleep", "manual");
     return true;
   }

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { decide } from "../../src/policy/decide.js";
 import { resolvePolicy } from "../../src/policy/resolve.js";
 import { parseRecordedState } from "../../src/policy/state.js";
-import type { PolicyDefaults, PolicySources, SleepReason } from "../../src/policy/types.js";
+import type { PolicyDefaults, PolicySources, SleepReason, WakeReason } from "../../src/policy/types.js";
 
 const HOUR = 3_600_000;
 const baseDefaults: PolicyDefaults = {
@@ -20,6 +20,7 @@ interface Row {
   /** `asleep@2026-...Z` or null. */
   next: string | null;
   sleepReason?: SleepReason;
+  wakeReason?: WakeReason;
   reason?: RegExp;
   sources?: Partial<PolicySources>;
   defaults?: Partial<PolicyDefaults>;
@@ -47,6 +48,7 @@ const rows: Row[] = [
     at: "2026-11-27T11:00:00Z",
     state: "awake",
     next: "asleep@2026-11-27T18:00:00Z",
+    wakeReason: "schedule",
     reason: /inside awake-hours since 2026-11-27T08:00:00\+01:00 \(Europe\/Berlin\)/,
   },
   {
@@ -110,6 +112,7 @@ const rows: Row[] = [
     },
     at: "2026-11-28T09:20:00Z",
     state: "awake",
+    wakeReason: "manual",
     next: "asleep@2026-11-28T10:00:00Z",
     reason: /deliberate wake/,
   },
@@ -134,6 +137,7 @@ const rows: Row[] = [
     },
     at: "2026-11-27T10:30:00Z",
     state: "awake",
+    wakeReason: "activity",
     next: "asleep@2026-11-27T11:15:00Z",
   },
   {
@@ -450,6 +454,7 @@ const rows: Row[] = [
     annotations: { ...OFFICE_BERLIN, "slumber.dev/force": "awake" },
     at: "2026-11-28T11:00:00Z",
     state: "awake",
+    wakeReason: "forced",
     next: null,
   },
   {
@@ -738,6 +743,9 @@ describe("decide (SPEC §3)", () => {
         ? null
         : `${decision.next.state}@${new Date(decision.next.at).toISOString().replace(".000Z", "Z")}`;
     expect(next).toBe(row.next);
+    if (row.wakeReason !== undefined) {
+      expect(decision.state === "awake" ? decision.wakeReason : undefined).toBe(row.wakeReason);
+    }
     if (row.sleepReason !== undefined) {
       expect(decision.state === "asleep" ? decision.sleepReason : undefined).toBe(row.sleepReason);
     }

@@ -84,6 +84,8 @@ describe("vcluster targets", () => {
     expect(plane.meta.annotations[BookkeepingAnnotations.asleepSecondsTotal]).toBe("7200");
     expect(Number(plane.meta.annotations[BookkeepingAnnotations.savedTotal])).toBeCloseTo(cost * 2, 5);
     expect(h.observer.wakes).toEqual([{ kind: "vcluster", seconds: 0 }]);
+    // The label is the bounded wake reason, never the decision's text (which names times).
+    expect(h.observer.transitions.at(-1)).toEqual({ key: "vcluster/vc-a/a", to: "awake", reason: "manual" });
     expect(h.kube.events.map((e) => e.reason)).toContain("Woken");
   });
 
