@@ -67,7 +67,7 @@ export interface ReconcilerDeps {
 
 /** Bounds one target's pass: conflicts re-read and retried this many times, then left to the next pass. */
 const MAX_CONFLICT_RETRIES = 3;
-/** Bounds the writes of one pass (a sleep is a record, a scale, and one delete per synced pod). */
+/** Bounds the steps of one pass (a vcluster sleep is 3; a namespace sleep is one per workload). */
 const MAX_STEPS_PER_PASS = 500;
 /** Targets reconciled concurrently in a full pass. */
 const PASS_CONCURRENCY = 8;

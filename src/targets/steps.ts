@@ -10,7 +10,8 @@ export type StepPurpose =
   | "sleep"
   /** Put back to sleep a workload someone scaled up while its target sleeps. */
   | "revertUndone"
-  | "deleteSyncedPod"
+  /** Delete a paused vcluster's synced pods. */
+  | "deleteSyncedPods"
   /** Restore one workload on wake. */
   | "restore"
   /** The write that ends the sleep record (and, for a vcluster, restores its replicas). */
@@ -23,12 +24,14 @@ export type StepPurpose =
 
 export type Step =
   | { action: "patch"; purpose: StepPurpose; ref: ObjectRef; patch: ObjectPatch; note: string }
-  | { action: "deletePod"; purpose: "deleteSyncedPod"; namespace: string; name: string; note: string };
+  | { action: "deletePods"; purpose: "deleteSyncedPods"; namespace: string; names: string[]; note: string };
 
-/** Performs one step; returns the patched object's metadata (null for a pod deletion). */
+/** Performs one step; returns the patched object's metadata (null for pod deletions). */
 export async function applyStep(kube: KubeClient, step: Step): Promise<ObjectMeta | null> {
-  if (step.action === "deletePod") {
-    await kube.deletePod(step.namespace, step.name);
+  if (step.action === "deletePods") {
+    // One step for all pods: re-reading the target between single deletions cost a pass O(pods) reads.
+    // Each delete is idempotent (a gone pod is no error), so a crash part-way is finished next pass.
+    for (const name of step.names) await kube.deletePod(step.namespace, name);
     return null;
   }
   return kube.patch(step.ref, step.patch);

@@ -62,7 +62,7 @@ export function planVclusterAdoption(plane: ControlPlane, now: number): Step | n
 /**
  * Next write towards sleep: (1) the record — pause annotations, paused-replicas, sleeping-since, reason,
  * cost snapshot — in one patch guarded by resourceVersion so paused-replicas is the count actually read;
- * (2) replicas 0; (3) each synced pod deleted. Null when asleep already.
+ * (2) replicas 0; (3) its synced pods deleted. Null when asleep already.
  */
 export function planVclusterSleep(
   plane: ControlPlane,
@@ -106,14 +106,13 @@ export function planVclusterSleep(
       note: `scaling ${describe(plane)} from ${plane.replicas} to 0`,
     };
   }
-  const pod = syncedPodNames[0];
-  if (pod !== undefined) {
+  if (syncedPodNames.length > 0) {
     return {
-      action: "deletePod",
-      purpose: "deleteSyncedPod",
+      action: "deletePods",
+      purpose: "deleteSyncedPods",
       namespace: plane.meta.namespace,
-      name: pod,
-      note: `deleting synced pod ${plane.meta.namespace}/${pod} of paused vcluster ${plane.release}`,
+      names: [...syncedPodNames],
+      note: `deleting ${syncedPodNames.length} synced pod(s) of paused vcluster ${plane.meta.namespace}/${plane.release}`,
     };
   }
   return null;

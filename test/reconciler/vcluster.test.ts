@@ -52,6 +52,28 @@ describe("vcluster targets", () => {
     expect(h.reconciler.views()[0]?.state).toBe("asleep");
   });
 
+  it("deletes all synced pods in one step: a sleep re-reads the target per step, not per pod", async () => {
+    const h = vclusterSetup();
+    for (let i = 0; i < 20; i++)
+      h.kube.addPod(
+        "vc-a",
+        `p${i}-x-default-x-a`,
+        { "vcluster.loft.sh/managed-by": "a" },
+        { cpu: "1", memory: "1Gi" },
+      );
+    const listPods = h.kube.listPods.bind(h.kube);
+    let podLists = 0;
+    h.kube.listPods = (namespace, selector) => {
+      podLists++;
+      return listPods(namespace, selector);
+    };
+    h.clock.ms = T0 + HOUR;
+    await h.reconciler.reconcileAll();
+    expect(h.kube.writes.filter((w) => w.operation === "deletePod")).toHaveLength(21);
+    // record, scale, delete, then the settled read that publishes the view
+    expect(podLists).toBe(4);
+  });
+
   it("sleeping something asleep and waking something awake write nothing", async () => {
     const h = vclusterSetup();
     await h.reconciler.reconcileAll();
