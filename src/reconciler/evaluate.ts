@@ -8,7 +8,7 @@ import { Annotations, decide, type Policy, parseRecordedState, resolvePolicy } f
 import type { Decision, PolicyError, RecordedState } from "../policy/types.js";
 import {
   BOOKKEEPING_KEYS,
-  effectiveHourlyCost,
+  BookkeepingAnnotations,
   parseTimestamp,
   recordedHourlyCost,
   savedSoFar,
@@ -34,8 +34,11 @@ interface Common {
   /** No use recorded yet: a newly managed target gets last-wake = now. */
   noRecordedUse: boolean;
   decision: Decision;
-  /** Measured hourly cost of the pods now running (0 when asleep). */
-  measuredHourlyCost: number;
+  /**
+   * Hourly cost in effect while awake: `hourly-cost` (annotation or config default) when set, else the
+   * pods' requests priced. Snapshotted at sleep.
+   */
+  hourlyCost: number;
   asleep: boolean;
 }
 
@@ -112,7 +115,7 @@ export async function evaluateVcluster(
     recorded: recordedState.state,
     errors: allErrors,
     ...decideFor(policy, allErrors, recordedState.state, now),
-    measuredHourlyCost: podsHourlyCost(ownPods, config.prices),
+    hourlyCost: hourlyCostInEffect(policy, annotations, podsHourlyCost(ownPods, config.prices)),
     asleep: isPaused(plane),
   };
 }
@@ -142,9 +145,19 @@ export async function evaluateNamespace(
     recorded: recordedState.state,
     errors: allErrors,
     ...decideFor(policy, allErrors, recordedState.state, now),
-    measuredHourlyCost: podsHourlyCost(pods, config.prices),
+    hourlyCost: hourlyCostInEffect(policy, annotations, podsHourlyCost(pods, config.prices)),
     asleep: isNamespaceAsleep(namespace),
   };
+}
+
+/** The policy's `hourly-cost`, unless that key holds our own sleep snapshot (it shares the key, SPEC §2/§4). */
+function hourlyCostInEffect(
+  policy: Policy,
+  annotations: Readonly<Record<string, string>>,
+  measured: number,
+): number {
+  const ownSnapshot = annotations[BookkeepingAnnotations.hourlyCostSource] === "snapshot";
+  return ownSnapshot ? measured : (policy.hourlyCost ?? measured);
 }
 
 /** A vcluster control plane lives here: the namespace's annotations configure that vcluster, it is no target itself. */
@@ -173,9 +186,7 @@ export function viewOf(
         : decision.reason,
     since: asleep ? sleepingSince : lastWake,
     next: decision.next,
-    hourlyCost: asleep
-      ? recordedHourlyCost(annotations)
-      : effectiveHourlyCost(annotations, evaluated.measuredHourlyCost),
+    hourlyCost: asleep ? recordedHourlyCost(annotations) : evaluated.hourlyCost,
     currency,
     savedSoFar: savedSoFar(annotations, now),
     policyErrors: [...evaluated.errors, ...extraErrors],

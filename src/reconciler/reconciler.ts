@@ -435,7 +435,7 @@ export class Reconciler {
         this.reportErrors(e, [error], "StoppedExternally");
         return this.publish(e, now, [error]);
       }
-      const step = planVclusterSleep(e.plane, e.syncedPodNames, now, sleepReasonOf(e), e.measuredHourlyCost);
+      const step = planVclusterSleep(e.plane, e.syncedPodNames, now, sleepReasonOf(e), e.hourlyCost);
       return step ?? this.publish(e, now);
     }
     if (e.decision.state === "awake") {
@@ -456,7 +456,7 @@ export class Reconciler {
     const activity = this.observeWorkloadChanges(e, now);
     if (activity) return activity;
     if (e.decision.state === "asleep") {
-      const step = planNamespaceSleep(e.namespace, e.workloads, now, sleepReasonOf(e), e.measuredHourlyCost);
+      const step = planNamespaceSleep(e.namespace, e.workloads, now, sleepReasonOf(e), e.hourlyCost);
       return step ?? this.publish(e, now);
     }
     if (e.decision.state === "awake") {

@@ -1,5 +1,6 @@
 // Annotations the targets keep beyond SPEC §4's list, and the arithmetic of "saved so far".
 import { Annotations } from "../policy/annotations.js";
+import { formatUtc } from "../policy/zone.js";
 
 /** Keys only the sleep/wake steps write; never policy input. */
 export const BookkeepingAnnotations = {
@@ -16,8 +17,7 @@ export const BookkeepingAnnotations = {
 export const BOOKKEEPING_KEYS: readonly string[] = Object.values(BookkeepingAnnotations);
 
 /** RFC 3339, whole seconds, UTC: what every timestamp annotation holds. */
-export const formatTimestamp = (ms: number): string =>
-  new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+export const formatTimestamp = (ms: number): string => formatUtc(Math.floor(ms / 1000) * 1000);
 
 /** RFC 3339 or Unix seconds (vcluster and vCluster Platform write both); null when absent or malformed. */
 export function parseTimestamp(value: string | undefined): number | null {
@@ -32,25 +32,20 @@ const parseAmount = (value: string | undefined): number => {
   return value !== undefined && Number.isFinite(n) && n >= 0 ? n : 0;
 };
 
-/** The estimated hourly cost of a target: the user's override when valid, else the measured one. */
-export function effectiveHourlyCost(annotations: Readonly<Record<string, string>>, measured: number): number {
-  if (annotations[BookkeepingAnnotations.hourlyCostSource] === "snapshot") return measured;
-  const override = annotations[Annotations.hourlyCost];
-  const n = Number(override);
-  return override !== undefined && override !== "" && Number.isFinite(n) && n >= 0 ? n : measured;
-}
-
 /** The hourly cost recorded when the target went to sleep (snapshot or override). */
 export function recordedHourlyCost(annotations: Readonly<Record<string, string>>): number {
   return parseAmount(annotations[Annotations.hourlyCostSnapshot]);
 }
 
-/** The sleep-time record: sleeping-since, reason and the cost snapshot (unless the user set an override). */
+/**
+ * The sleep-time record: sleeping-since, reason and the snapshot of the cost in effect, unless the
+ * user's own `hourly-cost` annotation is there (same key: it stays and serves as the record).
+ */
 export function sleepRecord(
   annotations: Readonly<Record<string, string>>,
   now: number,
   reason: string,
-  measuredHourlyCost: number,
+  hourlyCost: number,
 ): Record<string, string> {
   const record: Record<string, string> = {
     [Annotations.sleepingSince]: formatTimestamp(now),
@@ -60,7 +55,7 @@ export function sleepRecord(
     annotations[Annotations.hourlyCost] !== undefined &&
     annotations[BookkeepingAnnotations.hourlyCostSource] !== "snapshot";
   if (!hasOverride) {
-    record[Annotations.hourlyCostSnapshot] = measuredHourlyCost.toFixed(6);
+    record[Annotations.hourlyCostSnapshot] = hourlyCost.toFixed(6);
     record[BookkeepingAnnotations.hourlyCostSource] = "snapshot";
   }
   return record;

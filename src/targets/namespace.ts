@@ -166,7 +166,7 @@ export function planNamespaceSleep(
   workloads: readonly Workload[],
   now: number,
   reason: SleepReason,
-  measuredHourlyCost: number,
+  hourlyCost: number,
 ): Step | null {
   if (!isNamespaceAsleep(ns)) {
     return {
@@ -175,7 +175,7 @@ export function planNamespaceSleep(
       ref: namespaceRef(ns.meta.name),
       // Guarded by resourceVersion: a concurrent or stale pass gets 409 and re-reads instead of recording twice.
       patch: {
-        annotations: sleepRecord(ns.meta.annotations, now, reason, measuredHourlyCost),
+        annotations: sleepRecord(ns.meta.annotations, now, reason, hourlyCost),
         resourceVersion: ns.meta.resourceVersion,
       },
       note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,

@@ -69,7 +69,7 @@ export function planVclusterSleep(
   syncedPodNames: readonly string[],
   now: number,
   reason: SleepReason,
-  measuredHourlyCost: number,
+  hourlyCost: number,
 ): Step | null {
   const ref = controlPlaneRef(plane);
   const annotations = plane.meta.annotations;
@@ -80,7 +80,7 @@ export function planVclusterSleep(
     const record: Record<string, string> = {
       [Annotations.loftPaused]: "true",
       [Annotations.loftPausedDate]: formatTimestamp(now),
-      ...sleepRecord(annotations, now, reason, measuredHourlyCost),
+      ...sleepRecord(annotations, now, reason, hourlyCost),
       // Always the live count (SPEC §4: "the replicas before sleep"): a paused-replicas on a plane that is not
       // paused is a leftover or a hand edit, possibly unreadable, and keeping it would wake to the wrong count.
       [Annotations.loftPausedReplicas]: String(plane.replicas),

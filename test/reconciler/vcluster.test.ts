@@ -74,6 +74,31 @@ describe("vcluster targets", () => {
     expect(podLists).toBe(4);
   });
 
+  it("an hourly-cost from the config file's defaults is the cost shown and snapshotted at sleep", async () => {
+    const h = harness({
+      policy: {
+        defaultTimezone: "UTC",
+        defaultSleepAfterMs: HOUR,
+        manageAll: false,
+        defaults: { "hourly-cost": "2.5" },
+      },
+    });
+    h.kube.addControlPlane({
+      namespace: "vc-a",
+      release: "a",
+      replicas: 1,
+      annotations: { [Annotations.sleepAfter]: "1h", [Annotations.lastActivity]: iso(T0) },
+    });
+    await h.reconciler.reconcileAll();
+    expect(h.reconciler.views()[0]?.hourlyCost).toBe(2.5);
+    h.clock.ms = T0 + HOUR;
+    await h.reconciler.reconcileAll();
+    expect(h.kube.controlPlane("vc-a", "a").meta.annotations[Annotations.hourlyCostSnapshot]).toBe(
+      "2.500000",
+    );
+    expect(h.reconciler.views()[0]).toMatchObject({ state: "asleep", hourlyCost: 2.5 });
+  });
+
   it("sleeping something asleep and waking something awake write nothing", async () => {
     const h = vclusterSetup();
     await h.reconciler.reconcileAll();
