@@ -156,7 +156,7 @@ function wakeSleepCommand(
         actions: {
           resolve: async (namespace, name) => {
             try {
-              return await resolveTargetRef(kube, `${namespace}/${name}`);
+              return await resolveTargetRef(kube, namespace, name);
             } catch (error) {
               throw new CliError((error as Error).message, ExitCode.failure);
             }

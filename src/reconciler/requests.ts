@@ -46,24 +46,22 @@ export async function inspectTarget(
 }
 
 /**
- * `NS/NAME` → a target. The rule: a vcluster when a control plane labelled `app=vcluster,release=NAME`
- * exists in namespace NS; else a namespace target when NS === NAME and that namespace exists. A bare
- * `NAME` names the namespace target NAME. Throws with the reason when neither matches.
+ * `NS/NAME` (already split by the CLI) → a target. The rule: a vcluster when a control plane labelled
+ * `app=vcluster,release=NAME` exists in namespace NS; else a namespace target when NS === NAME and that
+ * namespace exists. Throws with the reason when neither matches.
  */
-export async function resolveTargetRef(kube: KubeClient, text: string): Promise<TargetRef> {
-  const parts = text.split("/");
-  if (parts.length > 2 || parts.some((p) => p === ""))
-    throw new Error(`target "${text}": expected NS/NAME or NAME`);
-  const [namespace, name] =
-    parts.length === 2 ? (parts as [string, string]) : [parts[0] as string, parts[0] as string];
-  if (parts.length === 2 && (await kube.getControlPlane(namespace, name)))
-    return { kind: "vcluster", namespace, name };
+export async function resolveTargetRef(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<TargetRef> {
+  if (await kube.getControlPlane(namespace, name)) return { kind: "vcluster", namespace, name };
   if (namespace === name && (await kube.getNamespace(name)))
     return { kind: "namespace", namespace: name, name };
   throw new Error(
-    parts.length === 2 && namespace !== name
-      ? `target "${text}": no vcluster control plane (app=vcluster,release=${name}) in namespace ${namespace}`
-      : `target "${text}": no vcluster ${name} in namespace ${namespace} and no namespace ${name}`,
+    namespace !== name
+      ? `target "${namespace}/${name}": no vcluster control plane (app=vcluster,release=${name}) in namespace ${namespace}`
+      : `target "${namespace}/${name}": no vcluster ${name} in namespace ${namespace} and no namespace ${name}`,
   );
 }
 
