@@ -48,6 +48,11 @@ export const Annotations = {
   hourlyCostSnapshot: "slumber.dev/hourly-cost",
   originalReplicas: "slumber.dev/original-replicas",
   originalSuspend: "slumber.dev/original-suspend",
+  // Bookkeeping beyond SPEC §4 (README "Deviations"): lifetime savings, whose cost snapshot, KEDA pauses.
+  savedTotal: "slumber.dev/saved-total",
+  asleepSecondsTotal: "slumber.dev/asleep-seconds-total",
+  hourlyCostSource: "slumber.dev/hourly-cost-source",
+  kedaPausedBySlumber: "slumber.dev/keda-paused",
 
   // §4 `vcluster pause` compatibility
   loftPaused: "loft.sh/paused",
@@ -77,6 +82,10 @@ export const SLUMBER_STATE_KEYS = [
   "sleep-reason",
   "original-replicas",
   "original-suspend",
+  "saved-total",
+  "asleep-seconds-total",
+  "hourly-cost-source",
+  "keda-paused",
 ] as const;
 
 /** The `sleepmode.loft.sh/` policy keys Slumber reads as fallbacks (SPEC §2). */

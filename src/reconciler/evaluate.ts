@@ -7,7 +7,6 @@ import { podsHourlyCost } from "../metrics/cost.js";
 import { Annotations, decide, type Policy, parseRecordedState, resolvePolicy } from "../policy/index.js";
 import type { Decision, PolicyError, RecordedState } from "../policy/types.js";
 import {
-  BOOKKEEPING_KEYS,
   BookkeepingAnnotations,
   parseTimestamp,
   recordedHourlyCost,
@@ -40,11 +39,6 @@ interface Common {
    */
   hourlyCost: number;
   asleep: boolean;
-}
-
-/** Our own bookkeeping keys are not policy input; hide them from the policy's typo check and parsers. */
-function policyAnnotations(annotations: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(annotations).filter(([key]) => !BOOKKEEPING_KEYS.includes(key)));
 }
 
 function decideFor(
@@ -82,8 +76,8 @@ export async function evaluateVcluster(
   const { policy, errors } = resolvePolicy(
     {
       kind: "vcluster",
-      objectAnnotations: policyAnnotations(annotations),
-      namespaceAnnotations: policyAnnotations(namespace.meta.annotations),
+      objectAnnotations: annotations,
+      namespaceAnnotations: namespace.meta.annotations,
       vclusterName: plane.release,
       ...(configYaml === null ? {} : { vclusterConfigYaml: configYaml }),
     },
@@ -130,7 +124,7 @@ export async function evaluateNamespace(
   const [workloads, pods] = await Promise.all([kube.listWorkloads(name), kube.listPods(name)]);
   const annotations = namespace.meta.annotations;
   const { policy, errors } = resolvePolicy(
-    { kind: "namespace", objectAnnotations: policyAnnotations(annotations) },
+    { kind: "namespace", objectAnnotations: annotations },
     config.policy,
   );
   const recordedState = parseRecordedState(annotations);

@@ -2,19 +2,17 @@
 import { Annotations } from "../policy/annotations.js";
 import { formatUtc } from "../policy/zone.js";
 
-/** Keys only the sleep/wake steps write; never policy input. */
+/** Keys only the sleep/wake steps write (defined with every other key in policy/annotations.ts). */
 export const BookkeepingAnnotations = {
   /** Money not spent while asleep, summed over every finished sleep (decimal, agent currency). */
-  savedTotal: "slumber.dev/saved-total",
+  savedTotal: Annotations.savedTotal,
   /** Seconds spent asleep, summed over every finished sleep. */
-  asleepSecondsTotal: "slumber.dev/asleep-seconds-total",
+  asleepSecondsTotal: Annotations.asleepSecondsTotal,
   /** "snapshot" when `slumber.dev/hourly-cost` was written by a sleep (removed on wake); absent when it is the user's override. */
-  hourlyCostSource: "slumber.dev/hourly-cost-source",
+  hourlyCostSource: Annotations.hourlyCostSource,
   /** On a ScaledObject: Slumber wrote `autoscaling.keda.sh/paused-replicas` and removes it on wake. */
-  kedaPausedBySlumber: "slumber.dev/keda-paused",
+  kedaPausedBySlumber: Annotations.kedaPausedBySlumber,
 } as const;
-
-export const BOOKKEEPING_KEYS: readonly string[] = Object.values(BookkeepingAnnotations);
 
 /** RFC 3339, whole seconds, UTC: what every timestamp annotation holds. */
 export const formatTimestamp = (ms: number): string => formatUtc(Math.floor(ms / 1000) * 1000);

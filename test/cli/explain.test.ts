@@ -100,4 +100,23 @@ describe("slumber explain", () => {
     expect(result.stderr).toMatch(/^slumber explain: /);
     expect(result.stderr).toMatch(message);
   });
+
+  test("accepts the bookkeeping annotations the agent keeps on a sleeping object, copied as they are", () => {
+    const result = runExplain({
+      at: "2026-11-27T12:00:00Z",
+      annotations: [
+        "slumber.dev/sleep-after=1h",
+        "slumber.dev/last-activity=2026-11-27T10:00:00Z",
+        "slumber.dev/sleeping-since=2026-11-27T11:00:00Z",
+        "slumber.dev/sleep-reason=inactivity",
+        "slumber.dev/hourly-cost=0.013000",
+        "slumber.dev/hourly-cost-source=snapshot",
+        "slumber.dev/saved-total=0.250000",
+        "slumber.dev/asleep-seconds-total=7200",
+      ],
+    });
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ state: "asleep" });
+  });
 });
