@@ -577,10 +577,11 @@ export class Reconciler {
   private reportErrors(e: Evaluated, errors: PolicyError[], reason: string): void {
     const key = `${targetKey(e.ref)}#${reason}`;
     const signature = JSON.stringify(errors.map((err) => [err.key, err.value, err.message]));
-    const log = this.logger.child({ target: targetKey(e.ref) });
-    for (const err of errors) log.warn({ annotation: err.key, value: err.value, reason }, err.message);
+    // Once per distinct error, like the Event: the gauge carries it on every pass, the log need not.
     if (this.reportedErrors.get(key) === signature) return;
     this.reportedErrors.set(key, signature);
+    const log = this.logger.child({ target: targetKey(e.ref) });
+    for (const err of errors) log.warn({ annotation: err.key, value: err.value, reason }, err.message);
     void this.event(e, {
       reason,
       action: "Evaluate",
