@@ -9,6 +9,7 @@ import { parseDuration } from "../policy/duration.js";
 import type { DesiredState } from "../policy/types.js";
 import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
 import { runExplain } from "./explain.js";
+import { DEFAULT_AGENT_NAMESPACE, DEFAULT_PROXY_TLS_SECRET, DEFAULT_PROXY_URL } from "./kubeconfig.js";
 import { parsePort, runAgent } from "./run.js";
 import { formatStatus, STATUS_OUTPUTS, type StatusOutput } from "./status.js";
 import { wakeOrSleep } from "./wake-sleep.js";
@@ -180,6 +181,86 @@ function wakeSleepCommand(
   });
 }
 
+/** `slumber kubeconfig NS/NAME` (src/cli/kubeconfig.ts): only credentials, no policy flags. */
+function kubeconfigCommand(program: Command, io: CliIo, setExitCode: (code: ExitCode) => void) {
+  program
+    .command("kubeconfig <target>")
+    .description("print a tenant kubeconfig for a virtual cluster that goes through the wake proxy")
+    .option("--kubeconfig <file>", "kubeconfig to read the Secrets with; default like kubectl")
+    .option("--proxy-url <url>", "the proxy's base URL; /vcluster/NS/NAME is appended", DEFAULT_PROXY_URL)
+    .option(
+      "--proxy-ca-file <file>",
+      "PEM CA the tenant trusts for the proxy, instead of the proxy's TLS Secret",
+    )
+    .addOption(
+      new Option("--namespace <name>", "the agent's namespace (where the proxy's TLS Secret is)")
+        .env("POD_NAMESPACE")
+        .default(DEFAULT_AGENT_NAMESPACE),
+    )
+    .option(
+      "--proxy-tls-secret <name>",
+      "the proxy's TLS Secret; its ca.crt is trusted",
+      DEFAULT_PROXY_TLS_SECRET,
+    )
+    .addHelpText(
+      "after",
+      "\n<target> is NAMESPACE/NAME: the virtual cluster's host namespace and name. The credential is the one\n" +
+        "vcluster stores in Secret vc-NAME (key config). The output holds that credential: keep it private.\n" +
+        "Example:\n  slumber kubeconfig team-a/team-a > team-a.kubeconfig && kubectl --kubeconfig team-a.kubeconfig get ns",
+    )
+    .action(
+      async (
+        target: string,
+        flags: {
+          kubeconfig?: string;
+          proxyUrl: string;
+          proxyCaFile?: string;
+          namespace: string;
+          proxyTlsSecret: string;
+        },
+      ) => {
+        const { tenantKubeconfig } = await import("./kubeconfig.js");
+        const { ApiServerKubeClient, loadKubeConfig, readSecretData } = await import("../kube/client.js");
+        let kubeConfig: import("@kubernetes/client-node").KubeConfig | undefined;
+        const cluster = () => {
+          try {
+            kubeConfig ??= loadKubeConfig(flags.kubeconfig);
+            return kubeConfig;
+          } catch (error) {
+            throw new CliError(
+              `cannot load kubeconfig${flags.kubeconfig ? ` ${flags.kubeconfig}` : ""}: ${(error as Error).message}`,
+              ExitCode.failure,
+            );
+          }
+        };
+        const failure = (error: unknown): never => {
+          if (error instanceof CliError) throw error;
+          throw new CliError((error as Error).message, ExitCode.failure);
+        };
+        const result = await tenantKubeconfig(
+          {
+            target,
+            proxyUrl: flags.proxyUrl,
+            proxyCaFile: flags.proxyCaFile,
+            agentNamespace: flags.namespace,
+            proxyTlsSecret: flags.proxyTlsSecret,
+          },
+          {
+            getControlPlane: (namespace, release) =>
+              new ApiServerKubeClient({ kubeConfig: cluster(), logger: createLogger("silent") })
+                .getControlPlane(namespace, release)
+                .catch(failure),
+            readSecret: (namespace, name) => readSecretData(cluster(), namespace, name).catch(failure),
+            readFile: (path) => readFileSync(path, "utf8"),
+          },
+        );
+        for (const warning of result.warnings) io.err(`slumber: warning: ${warning}\n`);
+        io.out(result.yaml);
+        setExitCode(ExitCode.ok);
+      },
+    );
+}
+
 /** The `slumber` command line. Actions report their exit code through `setExitCode`. */
 export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): Command {
   const program = new Command("slumber")
@@ -245,6 +326,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
 
   wakeSleepCommand(program, "awake", io, setExitCode);
   wakeSleepCommand(program, "asleep", io, setExitCode);
+  kubeconfigCommand(program, io, setExitCode);
 
   program
     .command("explain")
