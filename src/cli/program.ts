@@ -5,6 +5,7 @@ import { type AgentFlags, ConfigError, loadAgentConfig } from "../config/load.js
 import type { AgentConfig } from "../config/types.js";
 import type { KubeClient } from "../kube/types.js";
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../log.js";
+import { LOG_FORMATS, type LogFormat, logDestination } from "../log-format.js";
 import { parseDuration } from "../policy/duration.js";
 import type { DesiredState } from "../policy/types.js";
 import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
@@ -23,6 +24,7 @@ export interface CliIo {
 interface ClusterFlags extends AgentFlags {
   kubeconfig?: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 const version = (): string => {
@@ -56,9 +58,15 @@ function withClusterOptions(command: Command, defaultLogLevel: LogLevel): Comman
     .option("--memory-price <price>", "cost of one GiB-hour of memory (OpenCost default)", "0.004237")
     .option("--currency <code>", "ISO 4217 currency of the prices", "USD")
     .addOption(
-      new Option("--log-level <level>", "log level (JSON on stderr)")
-        .choices(LOG_LEVELS)
-        .default(defaultLogLevel),
+      new Option("--log-level <level>", "log level (stderr)").choices(LOG_LEVELS).default(defaultLogLevel),
+    )
+    .addOption(
+      new Option(
+        "--log-format <format>",
+        "auto: one human line per event on a terminal, JSON lines otherwise",
+      )
+        .choices(LOG_FORMATS)
+        .default("auto"),
     );
 }
 
@@ -98,7 +106,7 @@ function throwIfApiErrors(apiErrors: Error[], what: string): void {
 /** Connects to the cluster. client-node takes ~0.6 s to load, so only commands that need it import it. */
 async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
   const { ApiServerKubeClient, loadKubeConfig } = await import("../kube/client.js");
-  const logger = createLogger(flags.logLevel);
+  const logger = createLogger(flags.logLevel, logDestination(flags.logFormat));
   let config: AgentConfig;
   try {
     config = loadAgentConfig(flags);
