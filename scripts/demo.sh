@@ -144,16 +144,19 @@ cat >&2 <<HINT
 [demo] Slumber starts below (Ctrl-C stops it). In another terminal, from $(pwd):
 
   export KUBECONFIG=$kubeconfig
-  $slumber status                                   # every target: state, reason, next transition, cost
+  # every target: state, reason, next transition, cost
+  $slumber status
+  # a tenant kubeconfig through the wake proxy; a request counts as use and wakes 'dev' if asleep
   (umask 077; $slumber kubeconfig $VC_NS/dev --proxy-url https://127.0.0.1:$PROXY_PORT > /tmp/dev.kubeconfig)
-  kubectl --kubeconfig /tmp/dev.kubeconfig get namespaces   # through the wake proxy: counts as use,
-                                                            # and wakes 'dev' if it is asleep
-  kubectl -n $VC_NS get statefulsets -w             # watch dev go to 0 replicas after 2 idle minutes
-  $slumber wake $VC_NS/office                       # wake the office-hours cluster now
+  kubectl --kubeconfig /tmp/dev.kubeconfig get namespaces
+  # watch 'dev' go to 0 replicas after 2 idle minutes, and come back on the next request
+  kubectl -n $VC_NS get statefulsets -w
+  $slumber wake $VC_NS/office
   curl -s localhost:$METRICS_PORT/metrics | grep ^slumber_
 
-  The virtual clusters are real kube-apiservers started by the simulator (test/cluster/README.md);
-  'office' is asleep outside Mon-Fri 08:00-19:00 UTC, 'prod' never sleeps.
+  The virtual clusters are real kube-apiservers started by the simulator (test/cluster/README.md).
+  'office' follows Mon-Fri 08:00-19:00 UTC; outside those hours it sleeps once idle for an hour
+  (a cluster Slumber has just adopted counts as just used). 'prod' never sleeps.
   npm run cluster:down stops everything.
 
 HINT
