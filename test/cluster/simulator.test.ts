@@ -6,7 +6,7 @@ import {
   kubeconfigYaml,
   parsePortRange,
   portCandidates,
-  portOf,
+  parsePort,
   upstreamFor,
   viewOf,
   wantsProcess,
@@ -36,11 +36,13 @@ describe("simulator: which StatefulSets get a process", () => {
 });
 
 describe("simulator: ports", () => {
-  it("reads back only loopback upstreams it could have written", () => {
-    expect(portOf(upstreamFor(17001))).toBe(17001);
-    expect(portOf("https://10.0.0.1:443")).toBeUndefined();
-    expect(portOf("https://127.0.0.1:99999")).toBeUndefined();
-    expect(portOf(undefined)).toBeUndefined();
+  it("reads back a recorded port, and nothing else", () => {
+    expect(parsePort("17001")).toBe(17001);
+    expect(parsePort("99999")).toBeUndefined();
+    expect(parsePort("0")).toBeUndefined();
+    expect(parsePort("17001x")).toBeUndefined();
+    expect(parsePort(undefined)).toBeUndefined();
+    expect(upstreamFor(17001)).toBe("https://127.0.0.1:17001");
   });
 
   it("tries a name-derived port first, then every other free port of the range once", () => {

@@ -5,7 +5,8 @@
 // that process is stopped when the StatefulSet has 0 replicas (desired or ready). The process keeps
 // its data in the local etcd under /sim/NS/NAME, so it survives sleep. The simulator lays out the
 // Secrets the way vcluster does (vc-NAME, NAME-certs) and records the process's loopback address
-// as `slumber.dev/upstream` on the StatefulSet. Readiness of the process itself (/readyz) is the
+// as `slumber.dev/upstream` on the StatefulSet (its port in `slumber.dev/simulator-port`; an
+// upstream someone else set is kept). Readiness of the process itself (/readyz) is the
 // wake proxy's business; this program only logs it, with the process's RSS, for measurement.
 //
 // Run by Node 24 directly (type stripping): `node test/cluster/simulator.ts --kubeconfig ... `.
@@ -44,6 +45,8 @@ import {
 
 export const SIMULATE_LABEL = "slumber.dev/simulate";
 export const UPSTREAM_ANNOTATION = "slumber.dev/upstream";
+/** The simulator's own record of a cluster's port; `slumber.dev/upstream` may be overridden by a test. */
+export const PORT_ANNOTATION = "slumber.dev/simulator-port";
 export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
 const FRONT_PROXY_CLIENT_CN = "front-proxy-client";
 const ADMIN_SUBJECT = "/O=system:masters/CN=kubernetes-super-admin";
@@ -64,6 +67,8 @@ export interface ControlPlaneView {
   desiredReplicas: number;
   readyReplicas: number;
   upstream: string | undefined;
+  /** PORT_ANNOTATION, parsed. */
+  port: number | undefined;
 }
 
 export function viewOf(sts: V1StatefulSet): ControlPlaneView | undefined {
@@ -77,6 +82,7 @@ export function viewOf(sts: V1StatefulSet): ControlPlaneView | undefined {
     desiredReplicas: sts.spec?.replicas ?? 1,
     readyReplicas: sts.status?.readyReplicas ?? 0,
     upstream: sts.metadata?.annotations?.[UPSTREAM_ANNOTATION],
+    port: parsePort(sts.metadata?.annotations?.[PORT_ANNOTATION]),
   };
 }
 
@@ -85,11 +91,9 @@ export function wantsProcess(view: ControlPlaneView): boolean {
   return view.desiredReplicas > 0 && view.readyReplicas > 0;
 }
 
-/** The port of an upstream this simulator wrote (`https://127.0.0.1:PORT`), else undefined. */
-export function portOf(upstream: string | undefined): number | undefined {
-  const m = /^https:\/\/127\.0\.0\.1:(\d{1,5})$/.exec(upstream ?? "");
-  if (!m) return undefined;
-  const port = Number(m[1]);
+export function parsePort(text: string | undefined): number | undefined {
+  if (!text || !/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
   return port > 0 && port < 65536 ? port : undefined;
 }
 
@@ -615,22 +619,24 @@ class Simulator {
     cluster.failures = 0;
   }
 
-  /** Keeps the port recorded in slumber.dev/upstream; picks a free one when there is none. */
+  /**
+   * Keeps the port recorded in slumber.dev/simulator-port; picks a free one when there is none and
+   * records it there and, unless the StatefulSet already names one, in slumber.dev/upstream. An
+   * upstream someone else set (a test pointing the proxy elsewhere) is left alone.
+   */
   private async ensurePort(cluster: Cluster): Promise<void> {
-    const recorded = portOf(cluster.view.upstream);
-    if (recorded !== undefined) {
-      cluster.port = recorded;
+    if (cluster.view.port !== undefined) {
+      cluster.port = cluster.view.port;
       return;
     }
-    // None yet, or someone removed or replaced it: (re)write ours.
     cluster.port ??= await this.freePort(cluster.key);
-    await this.annotate(cluster, cluster.port);
+    await this.annotate(cluster, cluster.port, cluster.view.upstream === undefined);
   }
 
   private takenPorts(except: string): Set<number> {
     const taken = new Set<number>();
     for (const sts of this.statefulSets.list()) {
-      const p = portOf(sts.metadata?.annotations?.[UPSTREAM_ANNOTATION]);
+      const p = parsePort(sts.metadata?.annotations?.[PORT_ANNOTATION]);
       if (p !== undefined && `${sts.metadata?.namespace}/${sts.metadata?.name}` !== except) taken.add(p);
     }
     for (const c of this.clusters.values()) if (c.key !== except && c.port !== undefined) taken.add(c.port);
@@ -644,18 +650,24 @@ class Simulator {
     throw new Error(`no free port left in ${this.opts.ports.first}-${this.opts.ports.last}`);
   }
 
-  private async annotate(cluster: Cluster, port: number): Promise<void> {
+  private async annotate(cluster: Cluster, port: number, setUpstream: boolean): Promise<void> {
     const { namespace, stsName } = cluster.view;
+    const annotations: Record<string, string> = { [PORT_ANNOTATION]: String(port) };
+    if (setUpstream) annotations[UPSTREAM_ANNOTATION] = upstreamFor(port);
     await this.apps.patchNamespacedStatefulSet(
-      {
-        namespace,
-        name: stsName,
-        body: { metadata: { annotations: { [UPSTREAM_ANNOTATION]: upstreamFor(port) } } },
-      },
+      { namespace, name: stsName, body: { metadata: { annotations } } },
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
     );
-    cluster.view = { ...cluster.view, upstream: upstreamFor(port) };
-    log("upstream recorded", { cluster: cluster.key, upstream: upstreamFor(port) });
+    cluster.view = {
+      ...cluster.view,
+      port,
+      upstream: setUpstream ? upstreamFor(port) : cluster.view.upstream,
+    };
+    log("port recorded", {
+      cluster: cluster.key,
+      port,
+      upstream: setUpstream ? upstreamFor(port) : `${cluster.view.upstream} (set by someone else; kept)`,
+    });
   }
 
   private async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
@@ -746,8 +758,9 @@ class Simulator {
       // Something else took our port while the cluster slept: move, and tell everyone.
       const moved = await this.freePort(cluster.key);
       log("port in use by another process; moving", { cluster: cluster.key, from: port, to: moved });
+      const ours = cluster.view.upstream === undefined || cluster.view.upstream === upstreamFor(port);
       cluster.port = port = moved;
-      await this.annotate(cluster, port);
+      await this.annotate(cluster, port, ours);
       await this.ensureSecrets(cluster);
       cluster.secretsPort = port;
     }

@@ -178,6 +178,26 @@ describe("virtual-cluster simulator", () => {
     expect(onBeta.status).toBe(401);
   });
 
+  it("keeps a slumber.dev/upstream someone else set (a test pointing the proxy elsewhere)", async () => {
+    await createVcluster(admin, {
+      namespace: ns,
+      name: "gamma",
+      annotations: { "slumber.dev/upstream": "https://127.0.0.1:1" },
+    });
+    const port = await waitFor("slumber.dev/simulator-port on gamma", 60_000, async () => {
+      const sts = await readStatefulSet(admin, ns, "gamma");
+      return sts.metadata?.annotations?.["slumber.dev/simulator-port"];
+    });
+    const certs = await waitFor("Secret gamma-certs", 60_000, () => secretData(admin, ns, "gamma-certs"));
+    // The process runs on the simulator's port; vc-gamma points there; the override stays.
+    await waitForReadyz(`https://127.0.0.1:${port}`, certs["ca.crt"]!);
+    expect((await secretData(admin, ns, "vc-gamma")).config).toContain(`server: https://127.0.0.1:${port}\n`);
+    await new Promise((r) => setTimeout(r, 6_000)); // longer than the simulator's resync
+    const sts = await readStatefulSet(admin, ns, "gamma");
+    expect(sts.metadata?.annotations?.["slumber.dev/upstream"]).toBe("https://127.0.0.1:1");
+    await admin.apps.deleteNamespacedStatefulSet({ namespace: ns, name: "gamma" });
+  });
+
   it("stops the process when the namespace is no longer simulated or the StatefulSet is deleted", async () => {
     await waitFor("beta's process", 30_000, async () => virtualApiserverPids(ns, "beta").length === 1);
     await admin.apps.deleteNamespacedStatefulSet({ namespace: ns, name: "beta" });
