@@ -215,7 +215,8 @@ ensure_simulator() {
     --etcd "http://127.0.0.1:$ETCD_PORT" \
     --state-dir "$SIM_DIR" \
     --log-dir "$LOGS" \
-    --ports "$SIM_PORTS"
+    --ports "$SIM_PORTS" \
+    --max-processes "${SLUMBER_SIM_MAX_PROCESSES:-20}"
   sim_started() { [ -e "$SIM_DIR/started" ]; }
   if ! wait_for "virtual-cluster simulator" 60 simulator sim_started; then
     exec 9>&-; return 1

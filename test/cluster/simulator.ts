@@ -356,6 +356,7 @@ interface Options {
   logDir: string;
   ports: PortRange;
   stopGraceMs: number;
+  maxProcesses: number;
 }
 
 interface Cluster {
@@ -370,6 +371,8 @@ interface Cluster {
   secretsPort: number | undefined;
   failures: number;
   retryAt: number;
+  waitingLogged: boolean;
+  starting: boolean;
   retryTimer: NodeJS.Timeout | undefined;
 }
 
@@ -552,6 +555,8 @@ class Simulator {
           again: false,
           failures: 0,
           retryAt: 0,
+          waitingLogged: false,
+          starting: false,
           retryTimer: undefined,
         };
         this.clusters.set(key, cluster);
@@ -612,9 +617,28 @@ class Simulator {
       if (certs) cluster.secretsPort = cluster.port;
     }
     if (want && !cluster.proc) {
-      // Read again at every start: NAME-certs is the source of truth, as in vcluster.
-      certs ??= await this.ensureSecrets(cluster);
-      if (certs) await this.startProcess(cluster, certs);
+      const running = [...this.clusters.values()].filter((c) => c.proc || c.starting).length;
+      if (running >= this.opts.maxProcesses) {
+        // ~270 MiB each: a test that makes hundreds of simulated clusters must not exhaust the machine.
+        if (!cluster.waitingLogged) {
+          log("at capacity; waiting for another cluster to stop", {
+            cluster: cluster.key,
+            running,
+            max: this.opts.maxProcesses,
+          });
+          cluster.waitingLogged = true;
+        }
+        return;
+      }
+      cluster.waitingLogged = false;
+      cluster.starting = true; // holds its place under the cap while the Secrets are read
+      try {
+        // Read again at every start: NAME-certs is the source of truth, as in vcluster.
+        certs ??= await this.ensureSecrets(cluster);
+        if (certs) await this.startProcess(cluster, certs);
+      } finally {
+        cluster.starting = false;
+      }
     }
     cluster.failures = 0;
   }
@@ -839,6 +863,7 @@ class Simulator {
         cluster.stopping = undefined;
         log("kube-apiserver stopped", { cluster: cluster.key, pid, ms: Date.now() - t0 });
         resolve();
+        this.kick();
       });
       if (proc.exitCode !== null || proc.signalCode !== null) {
         clearTimeout(killer);
@@ -922,6 +947,7 @@ function parseOptions(argv: string[]): Options {
       "log-dir": { type: "string" },
       ports: { type: "string", default: "17000-18999" },
       "stop-grace-seconds": { type: "string", default: "5" },
+      "max-processes": { type: "string", default: "20" },
     },
     strict: true,
   });
@@ -931,6 +957,9 @@ function parseOptions(argv: string[]): Options {
   };
   const apiserverBin = need("apiserver-bin", values["apiserver-bin"]);
   if (!existsSync(apiserverBin)) throw new Error(`--apiserver-bin ${apiserverBin} does not exist`);
+  const maxProcesses = Number(values["max-processes"]);
+  if (!Number.isInteger(maxProcesses) || maxProcesses < 1)
+    throw new Error(`--max-processes must be a whole number ≥ 1, not ${JSON.stringify(values["max-processes"])}`);
   const grace = Number(values["stop-grace-seconds"]);
   if (!Number.isFinite(grace) || grace < 0) throw new Error("--stop-grace-seconds must be a number ≥ 0");
   return {
@@ -941,6 +970,7 @@ function parseOptions(argv: string[]): Options {
     logDir: need("log-dir", values["log-dir"]),
     ports: parsePortRange(values.ports!),
     stopGraceMs: grace * 1000,
+    maxProcesses,
   };
 }
 
