@@ -65,8 +65,10 @@ export function formatLogLine(json: string, color = false): string {
     color ? `${DIM}${clock(record.time)}${RESET}` : clock(record.time),
     color && COLORS[level] ? `${COLORS[level]}${levelText}${RESET}` : levelText,
   ];
-  if (typeof record.target === "string") parts.push(`${record.target}:`);
-  if (record.msg !== undefined && record.msg !== "") parts.push(String(record.msg));
+  const msg = record.msg === undefined ? "" : String(record.msg);
+  // "vcluster/ns/a: vcluster/ns/a newly managed" reads better once.
+  if (typeof record.target === "string" && !msg.startsWith(record.target)) parts.push(`${record.target}:`);
+  if (msg !== "") parts.push(msg);
   const fields = Object.entries(record)
     .filter(([key, value]) => !OMITTED.has(key) && value !== undefined)
     .map(([key, value]) => field(key, value));

@@ -14,6 +14,12 @@ describe("human log lines", () => {
     ).toBe("19:30:05 INFO  vcluster/team-a/vc1: scale StatefulSet team-a/vc1 to 0 step=sleep\n");
   });
 
+  it("names the target once when the message already starts with it", () => {
+    expect(
+      formatLogLine(record({ target: "vcluster/a/b", msg: "vcluster/a/b newly managed", step: "activity" })),
+    ).toBe("19:30:05 INFO  vcluster/a/b newly managed step=activity\n");
+  });
+
   it("quotes values with spaces, renders numbers, booleans and objects compactly, and an error by its message", () => {
     const line = formatLogLine(
       record({
