@@ -13,6 +13,12 @@ export const tracingRequested = (env: Readonly<Record<string, string | undefined
   env.OTEL_TRACES_EXPORTER !== "none" &&
   env.OTEL_SDK_DISABLED !== "true";
 
+/** The OTLP/HTTP traces URL: the traces-only variable as is, else the base endpoint + `/v1/traces` (OTel spec). */
+export function tracesUrl(env: Readonly<Record<string, string | undefined>>): string {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  return `${(env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "").replace(/\/+$/, "")}/v1/traces`;
+}
+
 /**
  * Registers a tracer provider exporting over OTLP/HTTP (endpoint, headers and protocol from the standard
  * OTEL_* variables, read by the exporter). Returns a shutdown that flushes the spans still queued.
@@ -31,7 +37,7 @@ export async function startTracing(
     ]);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME ?? "slumber" }),
-    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })],
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl(env) }) })],
   });
   const contextManager = new hooks.AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);

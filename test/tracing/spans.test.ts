@@ -120,3 +120,45 @@ describe("withSpan and the reconcile pass", () => {
     ).toBe(false);
   });
 });
+
+describe("startTracing", () => {
+  it("with OTEL_EXPORTER_OTLP_ENDPOINT set, loads the SDK and posts spans over OTLP/HTTP; without it, nothing", async () => {
+    const { createServer } = await import("node:http");
+    const received: Array<{ path: string; bytes: number }> = [];
+    const server = createServer((req, res) => {
+      let bytes = 0;
+      req.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      req.on("end", () => {
+        received.push({ path: req.url ?? "", bytes });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    const logger = pino({ level: "silent" });
+    try {
+      const { startTracing } = await import("../../src/tracing/setup.js");
+      const none = await startTracing({}, logger);
+      await withSpan(SPAN_NAMES.reconcilePass, {}, () => undefined);
+      await none();
+      expect(received).toEqual([]);
+
+      const shutdown = await startTracing(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
+        logger,
+      );
+      await withSpan(
+        SPAN_NAMES.sleep,
+        targetAttributes({ kind: "namespace", namespace: "shop", name: "shop" }),
+        () => 1,
+      );
+      await shutdown();
+      expect(received.map((r) => r.path)).toEqual(["/v1/traces"]);
+      expect(received[0]!.bytes).toBeGreaterThan(0);
+    } finally {
+      server.close();
+    }
+  });
+});
