@@ -41,9 +41,12 @@ export function queries({ currency, teamLabel }: QueryOptions) {
   const savedIn = (range: string) =>
     joinTeamsIn(`sum by (${TARGET}) (increase(slumber_estimated_savings_total{${money}}[${range}]))`, range);
 
-  /** Cost of running every target all the time in `range`: its hourly cost integrated minute by minute. */
+  /**
+   * Cost of running every target all the time in `range`: its hourly cost sampled every $__interval (the
+   * panel's resolution) and integrated, so a target that existed part of the range counts for that part.
+   */
   const alwaysOnIn = (range: string) =>
-    `sum(sum_over_time((${joinTeamsNow(`max by (${TARGET}) (slumber_target_hourly_cost{${money}})`)})[${range}:1m]) / 60)`;
+    `(sum(sum_over_time((${joinTeamsNow(`max by (${TARGET}) (slumber_target_hourly_cost{${money}})`)})[${range}:$__interval])) * $__interval_ms / 3600000)`;
 
   return {
     teamLabel: team,

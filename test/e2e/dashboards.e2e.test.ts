@@ -98,6 +98,7 @@ interface Fixture {
   syncedPods: number;
   sleepingSince: number;
   wokeAt: number;
+  hourlyCostExported?: number;
 }
 
 const fixtures: Fixture[] = [];
@@ -225,6 +226,16 @@ describe("dashboards and rules on a real Prometheus", () => {
       cost_center: "cc-2",
     });
 
+    // While asleep the cost gauge shows the snapshot: what the cluster cost per hour before it slept.
+    for (const fx of fixtures) {
+      const [gauge] = await instantQuery(
+        prometheus.url,
+        `slumber_target_hourly_cost{namespace="${fx.namespace}"}`,
+      );
+      fx.hourlyCostExported = Number(gauge?.value[1]);
+      expect(Math.abs(fx.hourlyCostExported - hourlyCostOf(fx.syncedPods))).toBeLessThanOrEqual(5e-7 + 1e-12);
+    }
+
     // Asleep for a known time, then woken deliberately; the wake time is the one we record.
     const sleepUntil = Math.max(...fixtures.map((fx) => fx.sleepingSince)) + SLEEP_MS;
     await new Promise((r) => setTimeout(r, Math.max(0, sleepUntil - Date.now())));
@@ -340,22 +351,26 @@ describe("dashboards and rules on a real Prometheus", () => {
     expect(value(both, "Agent up").map((s) => s.value[1])).toEqual(["1"]);
 
     // The worked example of the README, from what the agent exported.
-    const gauge = await instantQuery(
-      prometheus.url,
-      `slumber_target_hourly_cost{namespace="${alpha.namespace}"}`,
-    );
     console.log(
       JSON.stringify(
         {
           workedExample: {
             requests: { cpuCores: 0.2 + 0.1 * alpha.syncedPods, memoryMiB: 256 + 128 * alpha.syncedPods },
             prices: { cpuCoreHour: CPU_PRICE, memoryGiBHour: RAM_PRICE },
-            hourlyCostExported: Number(gauge[0]?.value[1]),
+            hourlyCostExportedWhileAsleep: alpha.hourlyCostExported,
             hourlyCostExpected: hourlyCostOf(alpha.syncedPods),
+            sleepingSince: new Date(alpha.sleepingSince).toISOString(),
+            wokeAt: new Date(alpha.wokeAt).toISOString(),
             asleepSeconds: (alpha.wokeAt - alpha.sleepingSince) / 1000,
             savedShownByDashboard: byTeam.payments,
             savedExpected: expected(alpha),
             weekendFri19ToMon08: hourlyCostOf(alpha.syncedPods) * 61,
+          },
+          beta: {
+            hourlyCostExportedWhileAsleep: beta.hourlyCostExported,
+            asleepSeconds: (beta.wokeAt - beta.sleepingSince) / 1000,
+            savedShownByDashboard: byTeam.search,
+            savedExpected: expected(beta),
           },
           totals: { saved: single(both, "Saved this month"), expected: total },
         },
