@@ -40,7 +40,8 @@ export function financeDashboard(options: DashboardOptions): DashboardBuilder {
     "  0.004237 per GiB-hour) unless set with `--cpu-price`/`--memory-price`, or read from OpenCost's",
     "  `node_cpu_hourly_cost`/`node_ram_hourly_cost` with `--prices-from-prometheus`.",
     "- **Projected monthly** = the last day's average savings per hour × **730 hours** (OpenCost's month).",
-    "- **Always-on cost** = each target's hourly cost integrated over the range (sampled at the panel's interval), as if it never slept.",
+    "- **Always-on cost** = hourly cost × every hour the agent observed the target, asleep or awake",
+    "  (`slumber_estimated_always_on_cost_total`): the same observed time as the savings, as if it never slept.",
     `- Teams come from the \`${team}\` label (\`slumber run --cost-labels\`) on the control plane or its Namespace.`,
   ].join("\n");
 

@@ -1,6 +1,7 @@
 // PromQL of the dashboards, in one place so the finance and operations dashboards, the recording rules'
 // tests and the e2e check speak the same language. Grafana substitutes $cluster, $namespace and $team
-// (multi-value: `(a|b)`, All: `.*`), $__range, $__range_s and $__rate_interval before Prometheus sees them.
+// (multi-value: `(a|b)`, All: `.*`), $__range and $__rate_interval before Prometheus sees them; no other
+// built-in is used, so any tool that substitutes those two can evaluate every query.
 //
 // Counters (savings, time asleep, transitions) restart at 0 with the agent: every total is increase() or
 // rate() per series, summed afterwards, so a restart costs nothing but the interval it was down.
@@ -42,11 +43,18 @@ export function queries({ currency, teamLabel }: QueryOptions) {
     joinTeamsIn(`sum by (${TARGET}) (increase(slumber_estimated_savings_total{${money}}[${range}]))`, range);
 
   /**
-   * Cost of running every target all the time in `range`: its hourly cost sampled every $__interval (the
-   * panel's resolution) and integrated, so a target that existed part of the range counts for that part.
+   * Cost of running every target all the time in `range`: the agent's always-on counter (hourly cost ×
+   * hours observed), over the same observed time as the savings, so the two compare.
    */
   const alwaysOnIn = (range: string) =>
-    `(sum(sum_over_time((${joinTeamsNow(`max by (${TARGET}) (slumber_target_hourly_cost{${money}})`)})[${range}:$__interval])) * $__interval_ms / 3600000)`;
+    `sum(${joinTeamsIn(`sum by (${TARGET}) (increase(slumber_estimated_always_on_cost_total{${money}}[${range}]))`, range)})`;
+
+  /**
+   * Savings per second per target from a recording rule, or the same expression computed on the spot where
+   * the rules of deploy/prometheus are not loaded (same value, more work for Prometheus).
+   */
+  const savingsRate = (record: string, window: string) =>
+    `(sum by (${TARGET}) (${record}{${money}}) or sum by (${TARGET}) (rate(slumber_estimated_savings_total{${money}}[${window}])))`;
 
   return {
     teamLabel: team,
@@ -61,9 +69,9 @@ export function queries({ currency, teamLabel }: QueryOptions) {
     /** Saved per fleet cluster (the `cluster` external label) in the range. */
     savedByCluster: `sum by (cluster) (${savedIn("$__range")})`,
     /** Savings per hour over time, from the recording rule (per-second rate × 3600). */
-    savingsPerHour: `sum(${joinTeamsNow(`sum by (${TARGET}) (slumber_target:estimated_savings:rate5m{${money}})`)}) * 3600`,
+    savingsPerHour: `sum(${joinTeamsNow(savingsRate("slumber_target:estimated_savings:rate5m", "5m"))}) * 3600`,
     /** Projection: the last day's average savings per hour × 730 hours (OpenCost's month). */
-    projectedMonthly: `sum(${joinTeamsNow(`sum by (${TARGET}) (slumber_target:estimated_savings:rate1d{${money}})`)}) * 3600 * 730`,
+    projectedMonthly: `sum(${joinTeamsNow(savingsRate("slumber_target:estimated_savings:rate1d", "1d"))}) * 3600 * 730`,
     /** Share of time asleep in the range, averaged over targets (each target's samples, asleep = 1). */
     shareAsleep: `avg(${joinTeamsIn(`max by (${TARGET}) (avg_over_time(slumber_target_asleep{${SCOPE}}[$__range]))`, "$__range")})`,
     /** What running every target around the clock would have cost in the range. */

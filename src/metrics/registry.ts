@@ -93,6 +93,12 @@ export class SlumberMetrics implements ReconcileObserver {
     registers: [this.registry],
   });
 
+  private readonly alwaysOnCost = new Counter({
+    name: "slumber_estimated_always_on_cost_total",
+    help: "Cost the target would have had running all the time the agent observed it: hourly cost × hours observed.",
+    labelNames: [...TARGET_LABELS, "currency"],
+    registers: [this.registry],
+  });
   private readonly targetInfo: Gauge;
   private readonly desiredAsleep = new Gauge({
     name: "slumber_target_desired_asleep",
@@ -172,7 +178,15 @@ export class SlumberMetrics implements ReconcileObserver {
     // Make the counters visible at 0 from the first observation, so rate() and increase() work.
     this.asleepSeconds.inc(labels, 0);
     this.savings.inc({ ...labels, currency: view.currency }, 0);
+    this.alwaysOnCost.inc({ ...labels, currency: view.currency }, 0);
 
+    if (previous && now > previous.at) {
+      // The denominator of "cost avoided": the same observed time, asleep or awake, at the cost in effect.
+      this.alwaysOnCost.inc(
+        { ...labels, currency: view.currency },
+        (view.hourlyCost * (now - previous.at)) / 3_600_000,
+      );
+    }
     if (previous) {
       const asleepMs = asleepWithin(previous, isAsleep, view.since, now);
       if (asleepMs > 0) {
@@ -213,6 +227,7 @@ export class SlumberMetrics implements ReconcileObserver {
     if (previous) {
       this.hourlyCost.remove({ ...labels, currency: previous.currency });
       this.savings.remove({ ...labels, currency: previous.currency });
+      this.alwaysOnCost.remove({ ...labels, currency: previous.currency });
     }
     for (const { to, reason } of this.transitionLabels.get(key)?.values() ?? []) {
       this.transitions.remove({ ...labels, to, reason });

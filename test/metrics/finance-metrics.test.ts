@@ -136,3 +136,25 @@ describe("slumber_price_per_hour", () => {
     ]);
   });
 });
+
+describe("slumber_estimated_always_on_cost_total", () => {
+  it("accrues hourly cost × observed time whether asleep or awake, from the second observation", async () => {
+    const metrics = new SlumberMetrics({ defaultMetrics: false });
+    const HOUR = 3_600_000;
+    metrics.targetObserved(view({ hourlyCost: 0.5 }), T0);
+    metrics.targetObserved(view({ hourlyCost: 0.5 }), T0 + HOUR);
+    metrics.targetObserved(
+      view({ state: "asleep", desired: "asleep", since: T0 + 2 * HOUR, hourlyCost: 0.5 }),
+      T0 + 3 * HOUR,
+    );
+    expect(await lines(metrics, "slumber_estimated_always_on_cost_total")).toEqual([
+      'slumber_estimated_always_on_cost_total{kind="vcluster",namespace="vc-a",name="a",currency="USD"} 1.5',
+    ]);
+    // The savings are the asleep part of the same observed time.
+    expect(await lines(metrics, "slumber_estimated_savings_total")).toEqual([
+      'slumber_estimated_savings_total{kind="vcluster",namespace="vc-a",name="a",currency="USD"} 0.5',
+    ]);
+    metrics.targetRemoved(ref);
+    expect(await lines(metrics, "slumber_estimated_always_on_cost_total")).toEqual([]);
+  });
+});

@@ -205,6 +205,7 @@ describe("SlumberMetrics", () => {
       [
         "slumber_api_errors_total counter",
         "slumber_asleep_seconds_total counter",
+        "slumber_estimated_always_on_cost_total counter",
         "slumber_estimated_savings_total counter",
         "slumber_policy_errors gauge",
         "slumber_price_fetch_errors_total counter",
