@@ -24,6 +24,7 @@ import {
   metricsText,
   namespaces,
   readStatefulSet,
+  slumberCli,
   startAgent,
   vclusterAsleep,
   waitFor,
@@ -42,10 +43,11 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const GIB = 1024 ** 3;
 const SCRAPE_SECONDS = 1;
 /**
- * How long the two virtual clusters sleep, at least. Slumber's recorded times have second precision, so a
- * sleep's start is known to within a second: 2 minutes keep that under 1%.
+ * How long the two virtual clusters sleep, at least. The agent counts time asleep from second-precision
+ * records to the pass that sees the wake, so each end is off by up to a pass (seen: 1-3 s with --resync 2s);
+ * 4 minutes keep that near 1%, inside the 2% the issue allows.
  */
-const SLEEP_MS = 120_000;
+const SLEEP_MS = 240_000;
 
 /**
  * OpenCost's per-node prices as the stand-in exporter serves them; Slumber must use their averages. They
@@ -208,6 +210,18 @@ describe("dashboards and rules on a real Prometheus", () => {
     }
     expect(alpha.sleepingSince).toBeGreaterThan(agentStartedAt);
 
+    // slumber status --by team reads the same labels from the cluster (the CLI as the agent's identity).
+    const csv = await slumberCli(inject("agentKubeconfig"), "status", "--by", "team", "-o", "csv");
+    const rows = Object.fromEntries(
+      csv
+        .trim()
+        .split("\r\n")
+        .map((line) => line.split(","))
+        .map(([team, targets, asleep]) => [team, `${targets}/${asleep}`]),
+    );
+    expect(rows.payments).toBe("1/1");
+    expect(rows.search).toBe("1/1");
+
     const info = await waitFor("info series", 30_000, async () => {
       const samples = await instantQuery(prometheus.url, "slumber_target_info");
       return samples.length === 2 ? samples : false;
@@ -258,6 +272,14 @@ describe("dashboards and rules on a real Prometheus", () => {
         return sts.spec?.replicas === 1 && sts.metadata?.annotations?.["loft.sh/paused"] === undefined;
       });
     }
+    // Ready again: the wakes completed (a loaded control plane can take a while to run the pod).
+    await waitFor("both wakes completed", 180_000, async () => {
+      const [waking] = await instantQuery(
+        prometheus.url,
+        `sum(slumber_target_waking{namespace=~"${alpha.namespace}|${beta.namespace}"})`,
+      );
+      return waking?.value[1] === "0";
+    });
     // Prometheus has scraped the final counters.
     await waitFor("asleep gauges at 0 in Prometheus", 30_000, async () => {
       const asleep = await instantQuery(
@@ -267,7 +289,7 @@ describe("dashboards and rules on a real Prometheus", () => {
       return asleep[0]?.value[1] === "0";
     });
     await new Promise((r) => setTimeout(r, 3 * SCRAPE_SECONDS * 1000));
-  });
+  }, 420_000);
 
   it("every dashboard query evaluates, and the savings panels show requests × prices × time asleep (±2%)", async () => {
     const [alpha, beta] = fixtures as [Fixture, Fixture];
@@ -337,6 +359,20 @@ describe("dashboards and rules on a real Prometheus", () => {
     );
     within2pct(byTarget.beta ?? 0, expected(beta), "savings of beta");
     expect(single(both, "Projected monthly savings (last 24 h's pace × 730 h)")).toBeGreaterThan(0);
+    // Without deploy/prometheus's rules loaded, the panels that read recorded series compute them instead.
+    for (const q of queries.filter((q) => q.expr.includes("slumber_target:estimated_savings:"))) {
+      const expr = substituteVariables(q.expr, q.variables, contexts[both]!).replaceAll(
+        "slumber_target:estimated_savings:",
+        "slumber_target:not_recorded_here:",
+      );
+      const samples = q.instant
+        ? await instantQuery(prometheus.url, expr, now)
+        : (await rangeQuery(prometheus.url, expr, now - rangeSeconds, now, 5)).map((series) => ({
+            metric: series.metric,
+            value: series.values.at(-1)!,
+          }));
+      expect(samples.length, `${q.panel} without recording rules`).toBeGreaterThan(0);
+    }
     const share = single(both, "Share of hours asleep");
     expect(share).toBeGreaterThan(0);
     expect(share).toBeLessThan(1);
