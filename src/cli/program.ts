@@ -57,6 +57,10 @@ function withClusterOptions(command: Command, defaultLogLevel: LogLevel): Comman
     .option("--cpu-price <price>", "cost of one vCPU-hour (OpenCost default)", "0.031611")
     .option("--memory-price <price>", "cost of one GiB-hour of memory (OpenCost default)", "0.004237")
     .option("--currency <code>", "ISO 4217 currency of the prices", "USD")
+    .option(
+      "--cost-labels <keys>",
+      "comma-separated label keys (e.g. team,cost-center) copied from the control plane, else its Namespace, onto slumber_target_info",
+    )
     .addOption(
       new Option("--log-level <level>", "log level (stderr)").choices(LOG_LEVELS).default(defaultLogLevel),
     )
@@ -297,22 +301,65 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         "full re-evaluation interval; bounds how late a time-based transition can be",
         "30s",
       )
+      .option("--dry-run", "decide and report (logs, metrics) without writing anything to the cluster", false)
       .option(
-        "--dry-run",
-        "decide and report (logs, metrics) without writing anything to the cluster",
-        false,
-      ),
+        "--prices-from-prometheus <url>",
+        "read OpenCost's node_cpu_hourly_cost / node_ram_hourly_cost (averaged over nodes) from this Prometheus; the price flags apply when it fails",
+      )
+      .option("--prices-refresh <duration>", "how often to re-read --prices-from-prometheus", "10m"),
     "info",
-  ).action(async (flags: ClusterFlags & { metricsPort: string; proxyPort: string }) => {
-    const metricsPort = parsePort("--metrics-port", flags.metricsPort);
-    const proxyPort = parsePort("--proxy-port", flags.proxyPort);
-    const { config, kube, logger } = await clusterContext(flags);
-    const { SlumberMetrics } = await import("../metrics/registry.js");
-    const { Reconciler } = await import("../reconciler/index.js");
-    const metrics = new SlumberMetrics();
-    const reconciler = new Reconciler({ kube, config, clock: systemClock, observer: metrics, logger });
-    setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger }));
-  });
+  ).action(
+    async (
+      flags: ClusterFlags & {
+        metricsPort: string;
+        proxyPort: string;
+        pricesFromPrometheus?: string;
+        pricesRefresh: string;
+      },
+    ) => {
+      const metricsPort = parsePort("--metrics-port", flags.metricsPort);
+      const proxyPort = parsePort("--proxy-port", flags.proxyPort);
+      const pricesRefreshMs = durationFlag("--prices-refresh", flags.pricesRefresh);
+      if (flags.pricesFromPrometheus !== undefined && !/^https?:\/\/[^/]/.test(flags.pricesFromPrometheus)) {
+        throw new CliError(
+          `--prices-from-prometheus: "${flags.pricesFromPrometheus}" is not an http(s) URL`,
+          ExitCode.usage,
+        );
+      }
+      const { config, kube, logger } = await clusterContext(flags);
+      const { SlumberMetrics } = await import("../metrics/registry.js");
+      const { Reconciler } = await import("../reconciler/index.js");
+      const { startTracing, TracingObserver, tracedReconcileAll } = await import("../tracing/setup.js");
+      const stopTracing = await startTracing(process.env, logger);
+      const metrics = new SlumberMetrics({ costLabels: config.costLabels ?? [] });
+      const flagPrices = config.prices;
+      metrics.pricesInEffect(flagPrices, "flags");
+      let stopPrices = () => {};
+      if (flags.pricesFromPrometheus !== undefined) {
+        const { startPricePoller } = await import("../metrics/prices-from-prometheus.js");
+        stopPrices = await startPricePoller({
+          url: flags.pricesFromPrometheus,
+          fallback: flagPrices,
+          apply: (prices) => {
+            config.prices = prices;
+          },
+          metrics,
+          logger,
+          intervalMs: pricesRefreshMs,
+        });
+      }
+      const observer = new TracingObserver(metrics);
+      const reconciler = tracedReconcileAll(
+        new Reconciler({ kube, config, clock: systemClock, observer, logger }),
+      );
+      try {
+        setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger }));
+      } finally {
+        stopPrices();
+        await stopTracing();
+      }
+    },
+  );
 
   withClusterOptions(
     program
@@ -320,15 +367,30 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
       .description("show every target: state, reason, since, next transition, hourly cost, saved so far")
       .addOption(
         new Option("-o, --output <format>", "output format").choices(STATUS_OUTPUTS).default("table"),
-      ),
+      )
+      .option("--by <label>", "totals per value of this label key (e.g. team), read like --cost-labels"),
     "warn",
-  ).action(async (flags: ClusterFlags & { output: StatusOutput }) => {
-    const { config, kube, apiErrors } = await clusterContext(flags);
+  ).action(async (flags: ClusterFlags & { output: StatusOutput; by?: string }) => {
+    // --by reads its label like a cost label, so it needs no separate --cost-labels.
+    const labelFlags =
+      flags.by === undefined
+        ? flags
+        : { ...flags, costLabels: [flags.costLabels, flags.by].filter(Boolean).join(",") };
+    const { config, kube, apiErrors } = await clusterContext(labelFlags);
     const { listTargetViews } = await import("../reconciler/index.js");
     const now = systemClock.now();
     const views = await listTargetViews(kube, config, now);
     throwIfApiErrors(apiErrors, "cannot list every target");
-    io.out(formatStatus(views, flags.output, now));
+    if (flags.by !== undefined) {
+      const { formatTotalsCsv, formatTotalsTable, totalsByLabel } = await import("./status-report.js");
+      const totals = totalsByLabel(views, flags.by);
+      if (flags.output === "json") io.out(`${JSON.stringify({ by: flags.by, totals }, null, 2)}\n`);
+      else if (flags.output === "csv") io.out(formatTotalsCsv(totals, flags.by));
+      else io.out(formatTotalsTable(totals, flags.by));
+    } else {
+      const keys = (config.costLabels ?? []).map((label) => label.key);
+      io.out(formatStatus(views, flags.output, now, keys));
+    }
     setExitCode(ExitCode.ok);
   });
 

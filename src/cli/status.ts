@@ -1,6 +1,7 @@
 import { formatDuration } from "../policy/duration.js";
 import { formatUtc } from "../policy/zone.js";
 import type { TargetView } from "../targets/types.js";
+import { formatStatusCsv } from "./status-report.js";
 
 const COLUMNS = ["KIND", "NAMESPACE/NAME", "STATE", "REASON", "SINCE", "NEXT", "COST/H", "SAVED"] as const;
 
@@ -78,13 +79,22 @@ export function formatStatusJson(views: readonly TargetView[]): string {
     currency: view.currency,
     savedSoFar: view.savedSoFar,
     policyErrors: view.policyErrors,
+    costLabels: view.costLabels ?? {},
   }));
   return `${JSON.stringify({ targets }, null, 2)}\n`;
 }
 
-export const STATUS_OUTPUTS = ["table", "json"] as const;
+export const STATUS_OUTPUTS = ["table", "json", "csv"] as const;
 export type StatusOutput = (typeof STATUS_OUTPUTS)[number];
 
-/** Renders views in the chosen output format. */
-export const formatStatus = (views: readonly TargetView[], output: StatusOutput, now: number): string =>
-  output === "json" ? formatStatusJson(views) : formatStatusTable(views, now);
+/** Renders views in the chosen output format; `costLabelKeys` become CSV columns. */
+export function formatStatus(
+  views: readonly TargetView[],
+  output: StatusOutput,
+  now: number,
+  costLabelKeys: readonly string[] = [],
+): string {
+  if (output === "json") return formatStatusJson(views);
+  if (output === "csv") return formatStatusCsv(views, costLabelKeys);
+  return formatStatusTable(views, now);
+}

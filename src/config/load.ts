@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { DEFAULT_PRICES } from "../metrics/cost.js";
+import { parseCostLabels } from "../metrics/cost-labels.js";
 import { isValidTimezone, parseDuration, validateDefaults } from "../policy/index.js";
 import type { AgentConfig } from "./types.js";
 
@@ -18,6 +19,8 @@ export interface AgentFlags {
   cpuPrice?: string;
   memoryPrice?: string;
   currency?: string;
+  /** Comma-separated Kubernetes label keys, e.g. `team,cost-center`. */
+  costLabels?: string;
 }
 
 /** Invalid input (a flag or the config file): the CLI prints it and exits 2. */
@@ -161,7 +164,15 @@ export function loadAgentConfig(
     throw new ConfigError(`--currency: "${currency}" is not an ISO 4217 code (e.g. USD, EUR)`);
   }
 
+  let costLabels: AgentConfig["costLabels"] = [];
+  try {
+    costLabels = parseCostLabels("--cost-labels", flags.costLabels ?? "");
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+
   return {
+    costLabels,
     policy: {
       defaultTimezone,
       defaultSleepAfterMs,

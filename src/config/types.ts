@@ -1,3 +1,4 @@
+import type { CostLabel } from "../metrics/cost-labels.js";
 import type { PolicyDefaults } from "../policy/types.js";
 
 /** Cost prices; OpenCost defaults. */
@@ -17,4 +18,6 @@ export interface AgentConfig {
   dryRun: boolean;
   resyncMs: number;
   prices: Prices;
+  /** `--cost-labels`: label keys copied onto `slumber_target_info` (none when absent). */
+  costLabels?: CostLabel[];
 }

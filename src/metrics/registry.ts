@@ -1,7 +1,12 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Prices } from "../config/types.js";
 import type { DesiredState, TargetKind } from "../policy/types.js";
 import type { ReconcileObserver } from "../reconciler/observer.js";
 import { type TargetRef, type TargetView, targetKey } from "../targets/types.js";
+import type { CostLabel } from "./cost-labels.js";
+
+/** Where the prices in effect came from: the flags (or their defaults), or OpenCost's series in Prometheus. */
+export type PriceSource = "flags" | "prometheus";
 
 /** How the wake proxy disposed of a request (SPEC §6, §7). */
 export type ProxyOutcome = "forwarded" | "held" | "timeout" | "rejected";
@@ -88,12 +93,65 @@ export class SlumberMetrics implements ReconcileObserver {
     registers: [this.registry],
   });
 
+  private readonly alwaysOnCost = new Counter({
+    name: "slumber_estimated_always_on_cost_total",
+    help: "Cost the target would have had running all the time the agent observed it: hourly cost × hours observed.",
+    labelNames: [...TARGET_LABELS, "currency"],
+    registers: [this.registry],
+  });
+  private readonly targetInfo: Gauge;
+  private readonly desiredAsleep = new Gauge({
+    name: "slumber_target_desired_asleep",
+    help: "What the policy wants now (schedule, inactivity, force): 1 asleep, 0 awake; absent when unmanaged.",
+    labelNames: TARGET_LABELS,
+    registers: [this.registry],
+  });
+  private readonly waking = new Gauge({
+    name: "slumber_target_waking",
+    help: "1 from a wake until the target is ready; stays 1 while a wake does not complete.",
+    labelNames: TARGET_LABELS,
+    registers: [this.registry],
+  });
+  private readonly prices = new Gauge({
+    name: "slumber_price_per_hour",
+    help: "Price in effect: resource cpu_core is per vCPU-hour, memory_gib per GiB-hour; source flags or prometheus.",
+    labelNames: ["resource", "currency", "source"],
+    registers: [this.registry],
+  });
+  private readonly priceFetchErrors = new Counter({
+    name: "slumber_price_fetch_errors_total",
+    help: "Failed reads of prices from Prometheus (--prices-from-prometheus); the flags' prices apply meanwhile.",
+    registers: [this.registry],
+  });
+
+  private readonly costLabels: readonly CostLabel[];
+  /** Labels of each target's info series, so a changed team label replaces the old series. */
+  private readonly infoLabels = new Map<string, Record<string, string>>();
   private readonly lastObservations = new Map<string, LastObservation>();
   /** `to`/`reason` label pairs counted per target, so its transition series can be deleted with it. */
   private readonly transitionLabels = new Map<string, Map<string, { to: string; reason: string }>>();
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  constructor(options: { defaultMetrics?: boolean; costLabels?: readonly CostLabel[] } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.costLabels = options.costLabels ?? [];
+    this.targetInfo = new Gauge({
+      name: "slumber_target_info",
+      help: "1 per managed target, carrying its --cost-labels (sanitized) for joins on kind, namespace, name.",
+      labelNames: [...TARGET_LABELS, ...this.costLabels.map((label) => label.name)],
+      registers: [this.registry],
+    });
+  }
+
+  /** Publishes the prices in effect; the previous source's series are replaced. */
+  pricesInEffect(prices: Prices, source: PriceSource): void {
+    this.prices.reset();
+    this.prices.set({ resource: "cpu_core", currency: prices.currency, source }, prices.cpuCoreHour);
+    this.prices.set({ resource: "memory_gib", currency: prices.currency, source }, prices.memoryGiBHour);
+  }
+
+  /** One failed read of prices from Prometheus. */
+  priceFetchFailed(): void {
+    this.priceFetchErrors.inc();
   }
 
   /** Prometheus text exposition of every metric. */
@@ -120,7 +178,15 @@ export class SlumberMetrics implements ReconcileObserver {
     // Make the counters visible at 0 from the first observation, so rate() and increase() work.
     this.asleepSeconds.inc(labels, 0);
     this.savings.inc({ ...labels, currency: view.currency }, 0);
+    this.alwaysOnCost.inc({ ...labels, currency: view.currency }, 0);
 
+    if (previous && now > previous.at) {
+      // The denominator of "cost avoided": the same observed time, asleep or awake, at the cost in effect.
+      this.alwaysOnCost.inc(
+        { ...labels, currency: view.currency },
+        (view.hourlyCost * (now - previous.at)) / 3_600_000,
+      );
+    }
     if (previous) {
       const asleepMs = asleepWithin(previous, isAsleep, view.since, now);
       if (asleepMs > 0) {
@@ -130,6 +196,25 @@ export class SlumberMetrics implements ReconcileObserver {
       }
     }
     this.lastObservations.set(key, { at: now, asleep: isAsleep, currency: view.currency });
+    this.observeInfo(key, view);
+  }
+
+  /** The info series (managed targets only) and the policy's wish. */
+  private observeInfo(key: string, view: TargetView): void {
+    const labels = { kind: view.kind, namespace: view.namespace, name: view.name };
+    if (view.desired === "unmanaged") this.desiredAsleep.remove(labels);
+    else this.desiredAsleep.set(labels, view.desired === "asleep" ? 1 : 0);
+    const previous = this.infoLabels.get(key);
+    if (view.state === "unmanaged") {
+      if (previous) this.targetInfo.remove(previous);
+      this.infoLabels.delete(key);
+      return;
+    }
+    const info: Record<string, string> = { ...labels };
+    for (const { key: labelKey, name } of this.costLabels) info[name] = view.costLabels?.[labelKey] ?? "";
+    if (previous && JSON.stringify(previous) !== JSON.stringify(info)) this.targetInfo.remove(previous);
+    this.targetInfo.set(info, 1);
+    this.infoLabels.set(key, info);
   }
 
   targetRemoved(ref: TargetRef): void {
@@ -142,24 +227,37 @@ export class SlumberMetrics implements ReconcileObserver {
     if (previous) {
       this.hourlyCost.remove({ ...labels, currency: previous.currency });
       this.savings.remove({ ...labels, currency: previous.currency });
+      this.alwaysOnCost.remove({ ...labels, currency: previous.currency });
     }
     for (const { to, reason } of this.transitionLabels.get(key)?.values() ?? []) {
       this.transitions.remove({ ...labels, to, reason });
     }
     this.lastObservations.delete(key);
     this.transitionLabels.delete(key);
+    this.desiredAsleep.remove(labels);
+    this.waking.remove(labels);
+    const info = this.infoLabels.get(key);
+    if (info) this.targetInfo.remove(info);
+    this.infoLabels.delete(key);
   }
 
   transition(ref: TargetRef, to: DesiredState, reason: string): void {
     this.transitions.inc({ kind: ref.kind, namespace: ref.namespace, name: ref.name, to, reason });
+    // A sleep abandons a wake in flight (the reconciler forgets it too).
+    if (to === "asleep") this.waking.remove({ kind: ref.kind, namespace: ref.namespace, name: ref.name });
     const key = targetKey(ref);
     const seen = this.transitionLabels.get(key) ?? new Map();
     seen.set(JSON.stringify([to, reason]), { to, reason });
     this.transitionLabels.set(key, seen);
   }
 
-  wakeCompleted(kind: TargetKind, seconds: number): void {
+  wakeStarted(ref: TargetRef): void {
+    this.waking.set({ kind: ref.kind, namespace: ref.namespace, name: ref.name }, 1);
+  }
+
+  wakeCompleted(kind: TargetKind, seconds: number, ref?: TargetRef): void {
     this.wakeDuration.observe({ kind }, seconds);
+    if (ref) this.waking.set({ kind: ref.kind, namespace: ref.namespace, name: ref.name }, 0);
   }
 
   loopCompleted(seconds: number): void {

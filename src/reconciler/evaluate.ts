@@ -158,11 +158,24 @@ function hourlyCostInEffect(
 export const hostsControlPlane = (workloads: readonly Workload[]): boolean =>
   workloads.some((w) => w.meta.labels.app === "vcluster" && w.meta.labels.release !== undefined);
 
+/** The `--cost-labels` of a target: a vcluster's control plane labels win over its host Namespace's. */
+export function costLabelsOf(evaluated: Evaluated, keys: readonly string[]): Record<string, string> {
+  const own = evaluated.kind === "vcluster" ? evaluated.plane.meta.labels : {};
+  const inherited = evaluated.namespace.meta.labels;
+  const values: Record<string, string> = {};
+  for (const key of keys) {
+    const value = own[key] ?? inherited[key];
+    if (value !== undefined) values[key] = value;
+  }
+  return values;
+}
+
 export function viewOf(
   evaluated: Evaluated,
   now: number,
   currency: string,
   extraErrors: PolicyError[] = [],
+  costLabelKeys: readonly string[] = [],
 ): TargetView {
   const { annotations, decision } = evaluated;
   const asleep = evaluated.asleep;
@@ -184,6 +197,7 @@ export function viewOf(
     currency,
     savedSoFar: savedSoFar(annotations, now),
     policyErrors: [...evaluated.errors, ...extraErrors],
+    costLabels: costLabelsOf(evaluated, costLabelKeys),
   };
   if (
     asleep &&

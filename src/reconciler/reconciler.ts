@@ -537,6 +537,7 @@ export class Reconciler {
         e.decision.state === "awake" ? e.decision.wakeReason : "unmanaged",
       );
       this.pendingWakes.set(key, this.clock.now());
+      this.observer.wakeStarted?.(e.ref);
       await this.event(e, {
         reason: "Woken",
         action: "Wake",
@@ -593,14 +594,15 @@ export class Reconciler {
 
   /** Records the view, reports it, completes a pending wake, arms the transition timer. */
   private publish(e: Evaluated, now: number, extraErrors: PolicyError[] = []): "done" {
-    const view = viewOf(e, now, this.config.prices.currency, extraErrors);
+    const costLabelKeys = this.config.costLabels?.map((label) => label.key);
+    const view = viewOf(e, now, this.config.prices.currency, extraErrors, costLabelKeys);
     const key = targetKey(e.ref);
     this.targetViews.set(key, view);
     this.observer.targetObserved(view, now);
     const wokeAt = this.pendingWakes.get(key);
     if (wokeAt !== undefined && view.state === "awake" && isReady(e)) {
       this.pendingWakes.delete(key);
-      this.observer.wakeCompleted(e.ref.kind, (now - wokeAt) / 1000);
+      this.observer.wakeCompleted(e.ref.kind, (now - wokeAt) / 1000, e.ref);
     }
     this.armTimer(view);
     return "done";

@@ -26,4 +26,9 @@ export interface TargetView extends TargetRef {
   /** Money not spent while asleep, as recorded on the object plus the current sleep. */
   savedSoFar: number;
   policyErrors: PolicyError[];
+  /**
+   * `--cost-labels` values by Kubernetes label key (from the control plane, else its Namespace); a key
+   * neither carries is absent. Empty without `--cost-labels`.
+   */
+  costLabels?: Readonly<Record<string, string>>;
 }

@@ -196,7 +196,7 @@ describe("SlumberMetrics", () => {
     expect(() => new SlumberMetrics()).not.toThrow();
   });
 
-  it("declares exactly the SPEC §6 metric names and types", async () => {
+  it("declares exactly the SPEC §6 metric names and types, plus the appendix's info, price and wake series", async () => {
     const metrics = new SlumberMetrics({ defaultMetrics: false });
     const types = [...(await metrics.metricsText()).matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(
       (m) => `${m[1]} ${m[2]}`,
@@ -205,9 +205,15 @@ describe("SlumberMetrics", () => {
       [
         "slumber_api_errors_total counter",
         "slumber_asleep_seconds_total counter",
+        "slumber_estimated_always_on_cost_total counter",
         "slumber_estimated_savings_total counter",
         "slumber_policy_errors gauge",
+        "slumber_price_fetch_errors_total counter",
+        "slumber_price_per_hour gauge",
         "slumber_proxy_requests_total counter",
+        "slumber_target_desired_asleep gauge",
+        "slumber_target_info gauge",
+        "slumber_target_waking gauge",
         "slumber_reconcile_duration_seconds histogram",
         "slumber_target_asleep gauge",
         "slumber_target_hourly_cost gauge",
