@@ -64,6 +64,7 @@ function withClusterOptions(command: Command, defaultLogLevel: LogLevel): Comman
 interface ClusterContext {
   config: AgentConfig;
   kube: KubeClient;
+  kubeConfig: import("@kubernetes/client-node").KubeConfig;
   logger: Logger;
   /** API calls that failed so far; the reconciler logs and skips them, a one-shot command must not. */
   apiErrors: Error[];
@@ -116,7 +117,7 @@ async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
   }
   const apiErrors: Error[] = [];
   const kube = recordingApiErrors(new ApiServerKubeClient({ kubeConfig, logger }), apiErrors);
-  return { config, kube, logger, apiErrors };
+  return { config, kube, kubeConfig, logger, apiErrors };
 }
 
 function wakeSleepCommand(
@@ -208,22 +209,56 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         "full re-evaluation interval; bounds how late a time-based transition can be",
         "30s",
       )
+      .option("--dry-run", "decide and report (logs, metrics) without writing anything to the cluster", false)
       .option(
-        "--dry-run",
-        "decide and report (logs, metrics) without writing anything to the cluster",
+        "--leader-elect",
+        "run the reconciler only while holding the Lease `slumber` (for several replicas; the install sets it)",
         false,
+      )
+      .option(
+        "--leader-election-namespace <name>",
+        "namespace of the leader-election Lease (default: --namespace / $POD_NAMESPACE)",
       ),
     "info",
-  ).action(async (flags: ClusterFlags & { metricsPort: string; proxyPort: string }) => {
-    const metricsPort = parsePort("--metrics-port", flags.metricsPort);
-    const proxyPort = parsePort("--proxy-port", flags.proxyPort);
-    const { config, kube, logger } = await clusterContext(flags);
-    const { SlumberMetrics } = await import("../metrics/registry.js");
-    const { Reconciler } = await import("../reconciler/index.js");
-    const metrics = new SlumberMetrics();
-    const reconciler = new Reconciler({ kube, config, clock: systemClock, observer: metrics, logger });
-    setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger }));
-  });
+  ).action(
+    async (
+      flags: ClusterFlags & {
+        metricsPort: string;
+        proxyPort: string;
+        leaderElect: boolean;
+        leaderElectionNamespace?: string;
+      },
+    ) => {
+      const metricsPort = parsePort("--metrics-port", flags.metricsPort);
+      const proxyPort = parsePort("--proxy-port", flags.proxyPort);
+      const leaseNamespace = flags.leaderElectionNamespace ?? flags.namespace ?? process.env.POD_NAMESPACE;
+      if (flags.leaderElect && !leaseNamespace)
+        throw new CliError(
+          "--leader-elect needs the Lease's namespace: --leader-election-namespace, --namespace or $POD_NAMESPACE",
+          ExitCode.usage,
+        );
+      const { config, kube, logger, kubeConfig } = await clusterContext(flags);
+      const { SlumberMetrics } = await import("../metrics/registry.js");
+      const { Reconciler } = await import("../reconciler/index.js");
+      const metrics = new SlumberMetrics();
+      let election: import("./run.js").Election | undefined;
+      let reconcilerKube = kube;
+      if (flags.leaderElect && leaseNamespace) {
+        const { leaderElection } = await import("../leader/index.js");
+        const setup = leaderElection({ kube, kubeConfig, namespace: leaseNamespace, logger });
+        election = setup.election;
+        reconcilerKube = setup.fencedKube;
+      }
+      const reconciler = new Reconciler({
+        kube: reconcilerKube,
+        config,
+        clock: systemClock,
+        observer: metrics,
+        logger,
+      });
+      setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger, election }));
+    },
+  );
 
   withClusterOptions(
     program
