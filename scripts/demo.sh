@@ -53,4 +53,4 @@ cat >&2 <<HINT
 [demo]   curl -s localhost:8080/metrics | grep ^slumber_
 HINT
 
-exec node dist/cli/main.js run --kubeconfig "$kubeconfig" --namespace slumber-system "$@"
+exec node dist/cli/main.js run --kubeconfig "$kubeconfig" --namespace slumber "$@"

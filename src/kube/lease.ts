@@ -1,5 +1,5 @@
 // The leader-election Lease (coordination.k8s.io/v1) on the API server: get, create, update — the
-// only three verbs the Role in deploy/rbac.yaml grants on it, and only on this one name.
+// only three verbs the Role in deploy/base/rbac.yaml grants on it, and only on this one name.
 import {
   ApiException,
   CoordinationV1Api,
