@@ -7,11 +7,12 @@ import type { KubeClient } from "../kube/types.js";
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../log.js";
 import { parseDuration } from "../policy/duration.js";
 import type { DesiredState } from "../policy/types.js";
+import type { TargetRef } from "../targets/types.js";
 import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
 import { runExplain } from "./explain.js";
 import { parsePort, runAgent } from "./run.js";
 import { formatStatus, STATUS_OUTPUTS, type StatusOutput } from "./status.js";
-import { wakeOrSleep } from "./wake-sleep.js";
+import { wakeAll, wakeOrSleep } from "./wake-sleep.js";
 
 /** Where a command's output goes; the real streams in main.ts, buffers in tests. */
 export interface CliIo {
@@ -131,54 +132,93 @@ function wakeSleepCommand(
     want === "awake"
       ? "wake a target now: records slumber.dev/last-wake (the policy then keeps it awake for its idle time)"
       : "put a target to sleep now: records slumber.dev/manual-sleep (the next use wakes it as usual)";
-  withClusterOptions(
-    program
-      .command(`${verb} <target>`)
-      .description(`${description}, and wait until it is ${want}`)
-      .addHelpText(
-        "after",
-        `\n<target> is NAMESPACE/NAME: a virtual cluster's host namespace and name, or NS/NS for a namespace target.\n` +
-          `The running agent (slumber run) carries out the change; this command records it and waits.`,
-      )
-      .option("--for <duration>", `force ${want} for this long (slumber.dev/force + force-until) instead`)
-      .option("--timeout <duration>", `how long to wait for the target to be ${want}`, "5m"),
-    "warn",
-  ).action(async (target: string, flags: ClusterFlags & { for?: string; timeout: string }) => {
-    const forMs = flags.for === undefined ? undefined : durationFlag("--for", flags.for);
-    const timeoutMs = durationFlag("--timeout", flags.timeout);
-    const { config, kube, apiErrors } = await clusterContext(flags);
-    const { inspectTarget, requestSleep, requestWake, resolveTargetRef } = await import(
-      "../reconciler/index.js"
-    );
-    const request = want === "awake" ? requestWake : requestSleep;
-    const code = await wakeOrSleep(
-      { want, target, forMs, timeoutMs },
-      {
-        actions: {
-          resolve: async (namespace, name) => {
-            try {
-              return await resolveTargetRef(kube, namespace, name);
-            } catch (error) {
-              throw new CliError((error as Error).message, ExitCode.failure);
-            }
-          },
-          request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
-          inspect: async (ref, now) => {
-            apiErrors.length = 0;
-            const view = await inspectTarget(kube, config, ref, now);
-            throwIfApiErrors(apiErrors, `cannot read ${ref.namespace}/${ref.name}`);
-            if (view === null)
-              throw new CliError(`${ref.namespace}/${ref.name} is no longer a target`, ExitCode.failure);
-            return view;
+  const command = program
+    .command(`${verb} [target]`)
+    .description(`${description}, and wait until it is ${want}`)
+    .addHelpText(
+      "after",
+      `\n<target> is NAMESPACE/NAME: a virtual cluster's host namespace and name, or NS/NS for a namespace target.\n` +
+        `The running agent (slumber run) carries out the change; this command records it and waits.` +
+        (want === "awake"
+          ? "\n--all wakes every managed target (before uninstalling: nothing wakes them once the agent is gone)."
+          : ""),
+    )
+    .option("--for <duration>", `force ${want} for this long (slumber.dev/force + force-until) instead`)
+    .option("--timeout <duration>", `how long to wait for the target to be ${want}`, "5m");
+  if (want === "awake") command.option("--all", "every managed target instead of one", false);
+  withClusterOptions(command, "warn").action(
+    async (
+      target: string | undefined,
+      flags: ClusterFlags & { for?: string; timeout: string; all?: boolean },
+    ) => {
+      if (flags.all && target !== undefined)
+        throw new CliError(`${verb}: give either a target or --all, not both`, ExitCode.usage);
+      if (!flags.all && target === undefined)
+        throw new CliError(
+          `${verb}: missing NAMESPACE/NAME${want === "awake" ? " (or --all)" : ""}`,
+          ExitCode.usage,
+        );
+      const forMs = flags.for === undefined ? undefined : durationFlag("--for", flags.for);
+      const timeoutMs = durationFlag("--timeout", flags.timeout);
+      const { config, kube, apiErrors } = await clusterContext(flags);
+      const { inspectTarget, listTargetViews, requestSleep, requestWake, resolveTargetRef } = await import(
+        "../reconciler/index.js"
+      );
+      const request = want === "awake" ? requestWake : requestSleep;
+      const inspect = async (ref: TargetRef, now: number) => {
+        apiErrors.length = 0;
+        const view = await inspectTarget(kube, config, ref, now);
+        throwIfApiErrors(apiErrors, `cannot read ${ref.namespace}/${ref.name}`);
+        if (view === null)
+          throw new CliError(`${ref.namespace}/${ref.name} is no longer a target`, ExitCode.failure);
+        return view;
+      };
+      const common = {
+        clock: systemClock,
+        delay: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+        progress: (line: string) => io.err(`${line}\n`),
+      };
+      if (flags.all) {
+        setExitCode(
+          await wakeAll(
+            { forMs, timeoutMs },
+            {
+              ...common,
+              actions: {
+                list: async (now) => {
+                  apiErrors.length = 0;
+                  const views = await listTargetViews(kube, config, now);
+                  throwIfApiErrors(apiErrors, "cannot list every target");
+                  return views;
+                },
+                request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
+                inspect,
+              },
+            },
+          ),
+        );
+        return;
+      }
+      const code = await wakeOrSleep(
+        { want, target: target!, forMs, timeoutMs },
+        {
+          ...common,
+          actions: {
+            resolve: async (namespace, name) => {
+              try {
+                return await resolveTargetRef(kube, namespace, name);
+              } catch (error) {
+                throw new CliError((error as Error).message, ExitCode.failure);
+              }
+            },
+            request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
+            inspect,
           },
         },
-        clock: systemClock,
-        delay: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        progress: (line) => io.err(`${line}\n`),
-      },
-    );
-    setExitCode(code);
-  });
+      );
+      setExitCode(code);
+    },
+  );
 }
 
 /** The `slumber` command line. Actions report their exit code through `setExitCode`. */
