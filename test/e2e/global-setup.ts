@@ -80,7 +80,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const caData = await clusterField("certificate-authority-data");
   const workDir = join(clusterDir, "e2e");
   mkdirSync(workDir, { recursive: true });
-  const agentKubeconfig = join(workDir, "agent.kubeconfig");
+  // Named after the ServiceAccount's namespace: worktrees with an older deploy/ (another namespace)
+  // share this directory, and must not swap identities with this one.
+  const agentKubeconfig = join(workDir, `agent-${AGENT_NAMESPACE}.kubeconfig`);
   writeFileSync(
     agentKubeconfig,
     [
