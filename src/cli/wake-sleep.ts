@@ -200,7 +200,7 @@ export async function wakeAll(
   ];
   throw new CliError(
     `wake --all: ${awake} of ${managed.length} managed targets awake; not awake:\n  ${lines.join("\n  ")}` +
-      (failures.size > 0 ? "\n(targets the policy keeps asleep wake with --for DURATION)" : ""),
+      (failures.size > 0 ? "\n(`slumber status` shows every target and its reason)" : ""),
     waiting.size > 0 && failures.size === 0 ? ExitCode.timeout : ExitCode.failure,
   );
 }

@@ -264,7 +264,7 @@ describe("wakeAll (slumber wake --all)", () => {
       "virtual cluster vc-held/held stays asleep: outside awake-hours Mon-Fri 08:00-19:00",
     );
     expect(error.message).toContain("cannot record the wake: patch StatefulSet vc-broken/broken: HTTP 403");
-    expect(error.message).toContain("--for DURATION");
+    expect(error.message).toContain("slumber status");
   });
 
   it("times out naming the targets still waking (exit code of a timeout)", async () => {
