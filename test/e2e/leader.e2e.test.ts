@@ -2,6 +2,10 @@
 // The leader is SIGKILLed; the follower takes over Lease slumber/slumber; the next transition happens
 // exactly once across both agents' /metrics; a wake recorded through the API (what a follower's proxy
 // does) is carried out by the leader; a SIGTERMed leader releases the Lease for a fast handover.
+
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CoordinationV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
@@ -9,7 +13,6 @@ import {
   AGENT_NAMESPACE,
   type AgentProcess,
   adminClients,
-  idleForHours,
   metricsText,
   namespaces,
   slumberCli,
@@ -62,14 +65,30 @@ beforeAll(async () => {
   // A Lease left by an earlier run would only delay the first election by a lease duration.
   await leases.deleteNamespacedLease({ namespace: AGENT_NAMESPACE, name: "slumber" }).catch(() => undefined);
   ns = process.env.SLUMBER_E2E_HA_NAMESPACE ?? (await scenarioNamespaces.create("ha"));
+  // A namespace target in use (not idle), so only the requests below make it change state.
+  await admin.apps.createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name: "ha-web" },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: "ha-web" } },
+        template: {
+          metadata: { labels: { app: "ha-web" } },
+          spec: { containers: [{ name: "web", image: "nginx" }] },
+        },
+      },
+    },
+  });
+  await admin.core.patchNamespace(
+    { name: ns, body: { metadata: { annotations: { "slumber.dev/sleep-after": "30m" } } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
 });
 afterAll(async () => {
-  for (const [i, agent] of agents.entries()) {
-    const election = agent
-      .logs()
-      .split("\n")
-      .filter((l) => l.includes("leader election") || l.includes("stopping"));
-    if (process.env.SLUMBER_E2E_VERBOSE) console.log(`agent ${i}:\n${election.join("\n")}`);
+  if (process.env.SLUMBER_E2E_VERBOSE) {
+    for (const [i, agent] of agents.entries())
+      writeFileSync(join(tmpdir(), `slumber-ha-agent-${i}.log`), agent.logs());
   }
   for (const agent of agents) await agent.kill();
   await scenarioNamespaces.removeAll();
@@ -117,36 +136,11 @@ describe("leader election (two agents, Lease slumber/slumber)", () => {
       return (await fetch(`http://127.0.0.1:${b.metricsPort}/readyz`)).status === 200;
     });
 
-    // The next transition: an idle namespace the new leader puts to sleep.
-    const ns = await scenarioNamespaces.create("ha-idle", {
-      "slumber.dev/sleep-after": "30m",
-      ...idleForHours(),
-    });
-    await admin.apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: "ha-web" },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: { app: "web" } },
-          template: {
-            metadata: { labels: { app: "web" } },
-            spec: { containers: [{ name: "web", image: "nginx" }] },
-          },
-        },
-      },
-    });
-    await admin.core.patchNamespace(
-      {
-        name: ns,
-        body: { metadata: { annotations: { "slumber.dev/sleep-after": "30m", ...idleForHours() } } },
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
-    await waitFor("the namespace asleep", 60_000, async () => {
-      const web = await admin.apps.readNamespacedDeployment({ namespace: ns, name: "ha-web" });
-      return web.spec?.replicas === 0;
-    });
+    // The next transition: `slumber sleep` (a request written through the API), carried out by the new leader.
+    await slumberCli(inject("agentKubeconfig"), "sleep", `${ns}/${ns}`, "--timeout", "90s");
+    expect(
+      (await admin.apps.readNamespacedDeployment({ namespace: ns, name: "ha-web" })).spec?.replicas,
+    ).toBe(0);
     // Several resyncs (2 s each) later, still exactly one count, all on the leader.
     await new Promise((r) => setTimeout(r, 8_000));
     expect({ leader: await transitions(b, ns), follower: await transitions(a2, ns) }).toEqual({
@@ -156,7 +150,7 @@ describe("leader election (two agents, Lease slumber/slumber)", () => {
 
     // A wake recorded through the API (slumber.dev/last-wake, what a follower's proxy writes via the same
     // request path as `slumber wake`) is carried out by the leader.
-    await slumberCli(inject("agentKubeconfig"), "wake", `${ns}/${ns}`, "--timeout", "60s");
+    await slumberCli(inject("agentKubeconfig"), "wake", `${ns}/${ns}`, "--timeout", "90s");
     expect(
       (await admin.apps.readNamespacedDeployment({ namespace: ns, name: "ha-web" })).spec?.replicas,
     ).toBe(2);
