@@ -6,7 +6,13 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoordinationV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import {
+  CoordinationV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  V1MicroTime,
+} from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type Admin,
@@ -170,5 +176,36 @@ describe("leader election (two agents, Lease slumber/slumber)", () => {
     await a2.stop();
     expect(a2.child.exitCode).toBe(0);
     expect((await holder()).holderIdentity).toBe("");
+  });
+
+  it("a leader whose Lease is taken stops and exits 1 well within the lease duration", async () => {
+    await leases
+      .deleteNamespacedLease({ namespace: AGENT_NAMESPACE, name: "slumber" })
+      .catch(() => undefined);
+    const x = await electing();
+    await waitFor("agent leading", 30_000, async () => leading(x));
+    // Someone else holds the Lease now (as after a partition in which it expired and was taken).
+    const lease = await leases.readNamespacedLease({ namespace: AGENT_NAMESPACE, name: "slumber" });
+    await leases.replaceNamespacedLease({
+      namespace: AGENT_NAMESPACE,
+      name: "slumber",
+      body: {
+        ...lease,
+        spec: {
+          ...lease.spec,
+          holderIdentity: "intruder",
+          leaseDurationSeconds: 60,
+          renewTime: new V1MicroTime(),
+        },
+      },
+    });
+    const takenAt = Date.now();
+    await waitFor("the agent to exit", 15_000, async () => x.child.exitCode !== null);
+    expect(Date.now() - takenAt).toBeLessThan(15_000);
+    expect(x.child.exitCode).toBe(1);
+    expect(x.logs()).toContain("stopping: this replica lost the lease");
+    // It released nothing it no longer held.
+    expect((await holder()).holderIdentity).toBe("intruder");
+    await leases.deleteNamespacedLease({ namespace: AGENT_NAMESPACE, name: "slumber" });
   });
 });
