@@ -13,7 +13,7 @@ log() { printf '[demo] %s\n' "$*" >&2; }
 METRICS_PORT="${SLUMBER_DEMO_METRICS_PORT:-8080}"
 PROXY_PORT="${SLUMBER_DEMO_PROXY_PORT:-8443}"
 VC_NS=slumber-demo-vclusters
-AGENT_NS=slumber-system
+AGENT_NS=slumber
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$METRICS_PORT" "$PROXY_PORT"; do

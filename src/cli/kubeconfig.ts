@@ -9,7 +9,7 @@ import { parseTargetArgument } from "./wake-sleep.js";
 export const DEFAULT_PROXY_URL = "https://127.0.0.1:8443";
 /** Where `slumber run` keeps the proxy's serving certificate; `ca.crt` is the CA tenants trust. */
 export const DEFAULT_PROXY_TLS_SECRET = "slumber-proxy-tls";
-export const DEFAULT_AGENT_NAMESPACE = "slumber-system";
+export const DEFAULT_AGENT_NAMESPACE = "slumber";
 
 /** What the command reads; the CLI wires the API server, tests the fake. */
 export interface KubeconfigSources {

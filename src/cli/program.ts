@@ -8,12 +8,13 @@ import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../log.js"
 import { LOG_FORMATS, type LogFormat, logDestination } from "../log-format.js";
 import { parseDuration } from "../policy/duration.js";
 import type { DesiredState } from "../policy/types.js";
+import type { TargetRef } from "../targets/types.js";
 import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
 import { runExplain } from "./explain.js";
 import { DEFAULT_AGENT_NAMESPACE, DEFAULT_PROXY_TLS_SECRET, DEFAULT_PROXY_URL } from "./kubeconfig.js";
 import { parsePort, runAgent } from "./run.js";
 import { formatStatus, STATUS_OUTPUTS, type StatusOutput } from "./status.js";
-import { wakeOrSleep } from "./wake-sleep.js";
+import { wakeAll, wakeOrSleep } from "./wake-sleep.js";
 
 /** Where a command's output goes; the real streams in main.ts, buffers in tests. */
 export interface CliIo {
@@ -77,6 +78,7 @@ function withClusterOptions(command: Command, defaultLogLevel: LogLevel): Comman
 interface ClusterContext {
   config: AgentConfig;
   kube: KubeClient;
+  kubeConfig: import("@kubernetes/client-node").KubeConfig;
   logger: Logger;
   /** API calls that failed so far; the reconciler logs and skips them, a one-shot command must not. */
   apiErrors: Error[];
@@ -129,7 +131,7 @@ async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
   }
   const apiErrors: Error[] = [];
   const kube = recordingApiErrors(new ApiServerKubeClient({ kubeConfig, logger }), apiErrors);
-  return { config, kube, logger, apiErrors };
+  return { config, kube, kubeConfig, logger, apiErrors };
 }
 
 function wakeSleepCommand(
@@ -143,54 +145,93 @@ function wakeSleepCommand(
     want === "awake"
       ? "wake a target now: records slumber.dev/last-wake (the policy then keeps it awake for its idle time)"
       : "put a target to sleep now: records slumber.dev/manual-sleep (the next use wakes it as usual)";
-  withClusterOptions(
-    program
-      .command(`${verb} <target>`)
-      .description(`${description}, and wait until it is ${want}`)
-      .addHelpText(
-        "after",
-        `\n<target> is NAMESPACE/NAME: a virtual cluster's host namespace and name, or NS/NS for a namespace target.\n` +
-          `The running agent (slumber run) carries out the change; this command records it and waits.`,
-      )
-      .option("--for <duration>", `force ${want} for this long (slumber.dev/force + force-until) instead`)
-      .option("--timeout <duration>", `how long to wait for the target to be ${want}`, "5m"),
-    "warn",
-  ).action(async (target: string, flags: ClusterFlags & { for?: string; timeout: string }) => {
-    const forMs = flags.for === undefined ? undefined : durationFlag("--for", flags.for);
-    const timeoutMs = durationFlag("--timeout", flags.timeout);
-    const { config, kube, apiErrors } = await clusterContext(flags);
-    const { inspectTarget, requestSleep, requestWake, resolveTargetRef } = await import(
-      "../reconciler/index.js"
-    );
-    const request = want === "awake" ? requestWake : requestSleep;
-    const code = await wakeOrSleep(
-      { want, target, forMs, timeoutMs },
-      {
-        actions: {
-          resolve: async (namespace, name) => {
-            try {
-              return await resolveTargetRef(kube, namespace, name);
-            } catch (error) {
-              throw new CliError((error as Error).message, ExitCode.failure);
-            }
-          },
-          request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
-          inspect: async (ref, now) => {
-            apiErrors.length = 0;
-            const view = await inspectTarget(kube, config, ref, now);
-            throwIfApiErrors(apiErrors, `cannot read ${ref.namespace}/${ref.name}`);
-            if (view === null)
-              throw new CliError(`${ref.namespace}/${ref.name} is no longer a target`, ExitCode.failure);
-            return view;
+  const command = program
+    .command(`${verb} [target]`)
+    .description(`${description}, and wait until it is ${want}`)
+    .addHelpText(
+      "after",
+      `\n<target> is NAMESPACE/NAME: a virtual cluster's host namespace and name, or NS/NS for a namespace target.\n` +
+        `The running agent (slumber run) carries out the change; this command records it and waits.` +
+        (want === "awake"
+          ? "\n--all wakes every managed target (before uninstalling: nothing wakes them once the agent is gone)."
+          : ""),
+    )
+    .option("--for <duration>", `force ${want} for this long (slumber.dev/force + force-until) instead`)
+    .option("--timeout <duration>", `how long to wait for the target to be ${want}`, "5m");
+  if (want === "awake") command.option("--all", "every managed target instead of one", false);
+  withClusterOptions(command, "warn").action(
+    async (
+      target: string | undefined,
+      flags: ClusterFlags & { for?: string; timeout: string; all?: boolean },
+    ) => {
+      if (flags.all && target !== undefined)
+        throw new CliError(`${verb}: give either a target or --all, not both`, ExitCode.usage);
+      if (!flags.all && target === undefined)
+        throw new CliError(
+          `${verb}: missing NAMESPACE/NAME${want === "awake" ? " (or --all)" : ""}`,
+          ExitCode.usage,
+        );
+      const forMs = flags.for === undefined ? undefined : durationFlag("--for", flags.for);
+      const timeoutMs = durationFlag("--timeout", flags.timeout);
+      const { config, kube, apiErrors } = await clusterContext(flags);
+      const { inspectTarget, listTargetViews, requestSleep, requestWake, resolveTargetRef } = await import(
+        "../reconciler/index.js"
+      );
+      const request = want === "awake" ? requestWake : requestSleep;
+      const inspect = async (ref: TargetRef, now: number) => {
+        apiErrors.length = 0;
+        const view = await inspectTarget(kube, config, ref, now);
+        throwIfApiErrors(apiErrors, `cannot read ${ref.namespace}/${ref.name}`);
+        if (view === null)
+          throw new CliError(`${ref.namespace}/${ref.name} is no longer a target`, ExitCode.failure);
+        return view;
+      };
+      const common = {
+        clock: systemClock,
+        delay: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+        progress: (line: string) => io.err(`${line}\n`),
+      };
+      if (flags.all) {
+        setExitCode(
+          await wakeAll(
+            { forMs, timeoutMs },
+            {
+              ...common,
+              actions: {
+                list: async (now) => {
+                  apiErrors.length = 0;
+                  const views = await listTargetViews(kube, config, now);
+                  throwIfApiErrors(apiErrors, "cannot list every target");
+                  return views;
+                },
+                request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
+                inspect,
+              },
+            },
+          ),
+        );
+        return;
+      }
+      const code = await wakeOrSleep(
+        { want, target: target!, forMs, timeoutMs },
+        {
+          ...common,
+          actions: {
+            resolve: async (namespace, name) => {
+              try {
+                return await resolveTargetRef(kube, namespace, name);
+              } catch (error) {
+                throw new CliError((error as Error).message, ExitCode.failure);
+              }
+            },
+            request: (ref, now, requestedForMs) => request(kube, ref, now, requestedForMs),
+            inspect,
           },
         },
-        clock: systemClock,
-        delay: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        progress: (line) => io.err(`${line}\n`),
-      },
-    );
-    setExitCode(code);
-  });
+      );
+      setExitCode(code);
+    },
+  );
 }
 
 /** `slumber kubeconfig NS/NAME` (src/cli/kubeconfig.ts): only credentials, no policy flags. */
@@ -306,7 +347,16 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         "--prices-from-prometheus <url>",
         "read OpenCost's node_cpu_hourly_cost / node_ram_hourly_cost (averaged over nodes) from this Prometheus; the price flags apply when it fails",
       )
-      .option("--prices-refresh <duration>", "how often to re-read --prices-from-prometheus", "10m"),
+      .option("--prices-refresh <duration>", "how often to re-read --prices-from-prometheus", "10m")
+      .option(
+        "--leader-elect",
+        "run the reconciler only while holding the Lease `slumber` (for several replicas; the install sets it)",
+        false,
+      )
+      .option(
+        "--leader-election-namespace <name>",
+        "namespace of the leader-election Lease (default: --namespace / $POD_NAMESPACE)",
+      ),
     "info",
   ).action(
     async (
@@ -315,6 +365,8 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         proxyPort: string;
         pricesFromPrometheus?: string;
         pricesRefresh: string;
+        leaderElect: boolean;
+        leaderElectionNamespace?: string;
       },
     ) => {
       const metricsPort = parsePort("--metrics-port", flags.metricsPort);
@@ -326,7 +378,13 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           ExitCode.usage,
         );
       }
-      const { config, kube, logger } = await clusterContext(flags);
+      const leaseNamespace = flags.leaderElectionNamespace ?? flags.namespace ?? process.env.POD_NAMESPACE;
+      if (flags.leaderElect && !leaseNamespace)
+        throw new CliError(
+          "--leader-elect needs the Lease's namespace: --leader-election-namespace, --namespace or $POD_NAMESPACE",
+          ExitCode.usage,
+        );
+      const { config, kube, logger, kubeConfig } = await clusterContext(flags);
       const { SlumberMetrics } = await import("../metrics/registry.js");
       const { Reconciler } = await import("../reconciler/index.js");
       const { startTracing, TracingObserver, tracedReconcileAll } = await import("../tracing/setup.js");
@@ -348,12 +406,22 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           intervalMs: pricesRefreshMs,
         });
       }
+      let election: import("./run.js").Election | undefined;
+      let reconcilerKube = kube;
+      if (flags.leaderElect && leaseNamespace) {
+        const { leaderElection } = await import("../leader/index.js");
+        const setup = leaderElection({ kube, kubeConfig, namespace: leaseNamespace, logger });
+        election = setup.election;
+        reconcilerKube = setup.fencedKube;
+      }
       const observer = new TracingObserver(metrics);
       const reconciler = tracedReconcileAll(
-        new Reconciler({ kube, config, clock: systemClock, observer, logger }),
+        new Reconciler({ kube: reconcilerKube, config, clock: systemClock, observer, logger }),
       );
       try {
-        setExitCode(await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger }));
+        setExitCode(
+          await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger, election }),
+        );
       } finally {
         stopPrices();
         await stopTracing();

@@ -1,4 +1,5 @@
 import type { AgentConfig } from "../config/types.js";
+import type { LeadershipHandlers } from "../leader/election.js";
 import type { Logger } from "../log.js";
 import type { SlumberMetrics } from "../metrics/registry.js";
 import { startHealthServer } from "../server/health.js";
@@ -23,6 +24,24 @@ export interface RunAgentOptions {
   stopSignal?: Promise<string>;
   /** A stop that takes longer than this is abandoned: Kubernetes sends SIGKILL after 30s anyway. */
   stopTimeoutMs?: number;
+  /**
+   * Leader election (`--leader-elect`): the reconciler runs only while this replica leads. Without it the
+   * process writes as if it were the only agent.
+   */
+  election?: Election;
+  /**
+   * Run first on shutdown, before the reconciler stops and the lease is released: the wake proxy stops
+   * accepting connections and finishes or rejects the requests it holds here.
+   */
+  drainHooks?: Array<() => Promise<void>>;
+}
+
+/** What runAgent needs of src/leader/election.ts. */
+export interface Election {
+  start(handlers: LeadershipHandlers): void;
+  /** Stops campaigning; a leader releases the Lease. */
+  stop(): Promise<void>;
+  isLeader(): boolean;
 }
 
 /** Parses a TCP port flag; 0 means "any free port". */
@@ -52,11 +71,14 @@ export function terminationSignal(logger: Logger): Promise<string> {
 }
 
 /**
- * `slumber run`: serves /metrics, /healthz, /readyz, starts the reconciler, and on SIGTERM/SIGINT stops
- * it (finishing the step in flight) and closes the server. Resolves to the process exit code.
+ * `slumber run`: serves /metrics, /healthz, /readyz, starts the reconciler (with --leader-elect: only
+ * while leading), and on SIGTERM/SIGINT shuts down in this order: /readyz turns 503, drain hooks (the
+ * proxy), the reconciler stops (finishing the step in flight), the lease is released, the server
+ * closes. Losing the lease runs the same shutdown and exits 1, so the restarted process comes back as
+ * a clean follower. Resolves to the process exit code.
  */
 export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
-  const { config, logger, reconciler } = options;
+  const { config, logger, reconciler, election } = options;
   logger.info(
     {
       dryRun: config.dryRun,
@@ -66,6 +88,7 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
       manageAll: config.policy.manageAll,
       excludeNamespaces: config.excludeNamespaces.map(String),
       prices: config.prices,
+      leaderElection: election !== undefined,
     },
     "starting slumber",
   );
@@ -73,20 +96,61 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
     { proxyPort: options.proxyPort },
     "--proxy-port is reserved for the wake proxy, which is not part of this release; nothing listens on it",
   );
+  let stopping = false;
   const server = await startHealthServer({
     port: options.metricsPort,
     metrics: options.metrics,
-    isReady: () => reconciler.isReady(),
+    // A follower is ready (it serves metrics and, later, the proxy); the leader once its first pass is done.
+    isReady: () => !stopping && (election && !election.isLeader() ? true : reconciler.isReady()),
     logger,
   });
+  let reconcilerStarted = false;
+  const startReconciler = (): void => {
+    reconcilerStarted = true;
+    Promise.resolve(reconciler.start()).catch((err: unknown) =>
+      logger.error({ err: (err as Error).message }, "the reconciler failed to start"),
+    );
+  };
+  let lost: (why: string) => void = () => {};
+  const leadershipLost = new Promise<string>((resolve) => {
+    lost = resolve;
+  });
   try {
-    await reconciler.start();
-    const signal = await (options.stopSignal ?? terminationSignal(logger));
-    logger.info({ signal }, "stopping: finishing the step in flight");
+    if (election) {
+      election.start({
+        onStartedLeading: startReconciler,
+        onStoppedLeading: (why) => {
+          if (why === "lost") lost("leadership lost");
+        },
+      });
+    } else {
+      logger.info("leader election is off (--leader-elect not set): this process acts as the only agent");
+      startReconciler();
+    }
+    const reason = await Promise.race([options.stopSignal ?? terminationSignal(logger), leadershipLost]);
+    const leadershipWasLost = reason === "leadership lost";
+    stopping = true;
+    if (leadershipWasLost)
+      logger.error("stopping: this replica lost the lease; exiting so that it restarts as a follower");
+    else
+      logger.info(
+        { signal: reason },
+        "stopping: draining, finishing the step in flight, releasing the lease",
+      );
     const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
     let timer: NodeJS.Timeout | undefined;
+    const shutdown = async () => {
+      for (const drain of options.drainHooks ?? []) {
+        await drain().catch((err: unknown) =>
+          logger.error({ err: (err as Error).message }, "a drain hook failed"),
+        );
+      }
+      if (reconcilerStarted) await reconciler.stop();
+      // Released only after the reconciler stopped: no write of ours can land after a successor starts.
+      if (election) await election.stop();
+    };
     const finished = await Promise.race([
-      Promise.resolve(reconciler.stop()).then(() => true),
+      shutdown().then(() => true),
       new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), stopTimeoutMs);
       }),
@@ -97,7 +161,7 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
       return ExitCode.failure;
     }
     logger.info("stopped");
-    return ExitCode.ok;
+    return leadershipWasLost ? ExitCode.failure : ExitCode.ok;
   } finally {
     await server.close();
   }

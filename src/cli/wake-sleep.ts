@@ -86,26 +86,12 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
     const now = clock.now();
     const view = await actions.inspect(ref, now);
     const waited = now - startedAt;
-    if (view.state === want) {
+    const verdict = judge(ref, view, want);
+    if (verdict.kind === "reached") {
       progress(`${verb}: ${describeTarget(ref)} is ${want} (after ${seconds(waited)})`);
       return ExitCode.ok;
     }
-    if (view.policyErrors.length > 0) {
-      const errors = view.policyErrors.map((e) => `${e.key}="${e.value}": ${e.message}`).join("; ");
-      throw new CliError(
-        `${describeTarget(ref)} is left as it is because of policy errors: ${errors}`,
-        ExitCode.failure,
-      );
-    }
-    if (view.desired === "unmanaged" || view.state === "unmanaged") {
-      throw new CliError(
-        `${describeTarget(ref)} is not managed by Slumber: ${view.reason}`,
-        ExitCode.failure,
-      );
-    }
-    if (view.desired !== want) {
-      throw new CliError(`${describeTarget(ref)} stays ${view.desired}: ${view.reason}`, ExitCode.failure);
-    }
+    if (verdict.kind === "refused") throw new CliError(verdict.message, ExitCode.failure);
     if (waited >= timeoutMs) {
       throw new CliError(
         `${describeTarget(ref)} is still ${view.state} after ${seconds(waited)} (${view.reason}); ` +
@@ -121,4 +107,100 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
     }
     await env.delay(Math.min(pollMs, Math.max(0, timeoutMs - waited)));
   }
+}
+
+type Verdict = { kind: "reached" } | { kind: "waiting" } | { kind: "refused"; message: string };
+
+/** Whether a target has reached `want`, is on its way, or will not get there (and why). */
+function judge(ref: TargetRef, view: TargetView, want: DesiredState): Verdict {
+  if (view.state === want) return { kind: "reached" };
+  if (view.policyErrors.length > 0) {
+    const errors = view.policyErrors.map((e) => `${e.key}="${e.value}": ${e.message}`).join("; ");
+    return {
+      kind: "refused",
+      message: `${describeTarget(ref)} is left as it is because of policy errors: ${errors}`,
+    };
+  }
+  if (view.desired === "unmanaged" || view.state === "unmanaged")
+    return { kind: "refused", message: `${describeTarget(ref)} is not managed by Slumber: ${view.reason}` };
+  if (view.desired !== want)
+    return { kind: "refused", message: `${describeTarget(ref)} stays ${view.desired}: ${view.reason}` };
+  return { kind: "waiting" };
+}
+
+export interface WakeAllActions {
+  /** Every target's current view (what `slumber status` lists). */
+  list(now: number): Promise<TargetView[]>;
+  request(ref: TargetRef, now: number, forMs: number | undefined): Promise<void>;
+  inspect(ref: TargetRef, now: number): Promise<TargetView>;
+}
+
+/**
+ * `slumber wake --all`: records a deliberate wake (or with `forMs` a forced wake) on every managed target,
+ * then waits until all are awake. Every target is tried; the failures are listed together at the end.
+ * Used before uninstalling, so no cluster is left asleep with nothing to wake it.
+ */
+export async function wakeAll(
+  options: { forMs?: number; timeoutMs: number; pollMs?: number },
+  env: Omit<WakeSleepEnv, "actions"> & { actions: WakeAllActions },
+): Promise<ExitCode> {
+  const { actions, clock, progress } = env;
+  const pollMs = options.pollMs ?? 1_000;
+  const startedAt = clock.now();
+  const managed = (await actions.list(startedAt)).filter((v) => v.state !== "unmanaged");
+  if (managed.length === 0) {
+    progress("wake --all: no managed targets");
+    return ExitCode.ok;
+  }
+  const failures = new Map<string, string>();
+  const waiting = new Map<string, TargetRef>();
+  for (const view of managed) {
+    const ref: TargetRef = { kind: view.kind, namespace: view.namespace, name: view.name };
+    try {
+      await actions.request(ref, clock.now(), options.forMs);
+      waiting.set(describeTarget(ref), ref);
+    } catch (error) {
+      failures.set(describeTarget(ref), `cannot record the wake: ${(error as Error).message}`);
+    }
+  }
+  const recorded =
+    options.forMs === undefined
+      ? "recorded slumber.dev/last-wake"
+      : `forced awake for ${formatDuration(options.forMs)}`;
+  progress(
+    `wake --all: ${recorded} on ${waiting.size} of ${managed.length} managed targets; waiting up to ${seconds(options.timeoutMs)}`,
+  );
+  for (;;) {
+    const now = clock.now();
+    for (const [name, ref] of waiting) {
+      let verdict: Verdict;
+      try {
+        verdict = judge(ref, await actions.inspect(ref, now), "awake");
+      } catch (error) {
+        verdict = { kind: "refused", message: `${name}: ${(error as Error).message}` };
+      }
+      if (verdict.kind === "waiting") continue;
+      waiting.delete(name);
+      if (verdict.kind === "reached")
+        progress(`wake --all: ${name} is awake (after ${seconds(now - startedAt)})`);
+      else failures.set(name, verdict.message);
+    }
+    const waited = now - startedAt;
+    if (waiting.size === 0 || waited >= options.timeoutMs) break;
+    await env.delay(Math.min(pollMs, Math.max(0, options.timeoutMs - waited)));
+  }
+  const awake = managed.length - failures.size - waiting.size;
+  if (failures.size === 0 && waiting.size === 0) {
+    progress(`wake --all: all ${awake} managed targets are awake`);
+    return ExitCode.ok;
+  }
+  const lines = [
+    ...[...failures.values()],
+    ...[...waiting.keys()].map((name) => `${name} is still not awake after ${seconds(options.timeoutMs)}`),
+  ];
+  throw new CliError(
+    `wake --all: ${awake} of ${managed.length} managed targets awake; not awake:\n  ${lines.join("\n  ")}` +
+      (failures.size > 0 ? "\n(`slumber status` shows every target and its reason)" : ""),
+    waiting.size > 0 && failures.size === 0 ? ExitCode.timeout : ExitCode.failure,
+  );
 }

@@ -43,7 +43,7 @@ function world(opts: { vc?: Record<string, string> | null; tls?: Record<string, 
       : opts.vc;
   if (vc) secrets.set("team-a/vc-vc1", vc);
   const tls = opts.tls === undefined ? { "ca.crt": PROXY_CA, "tls.crt": "x", "tls.key": "y" } : opts.tls;
-  if (tls) secrets.set("slumber-system/slumber-proxy-tls", tls);
+  if (tls) secrets.set("slumber/slumber-proxy-tls", tls);
   const reads: string[] = [];
   const src: KubeconfigSources = {
     getControlPlane: (ns, release) => kube.getControlPlane(ns, release),
@@ -63,7 +63,7 @@ function world(opts: { vc?: Record<string, string> | null; tls?: Record<string, 
 const options = (over: Partial<KubeconfigOptions> = {}): KubeconfigOptions => ({
   target: "team-a/vc1",
   proxyUrl: "https://127.0.0.1:8443",
-  agentNamespace: "slumber-system",
+  agentNamespace: "slumber",
   proxyTlsSecret: "slumber-proxy-tls",
   ...over,
 });
@@ -113,14 +113,14 @@ describe("slumber kubeconfig", () => {
     expect(Buffer.from(doc.clusters[0]!.cluster["certificate-authority-data"]!, "base64").toString()).toBe(
       FILE_CA,
     );
-    expect(reads).not.toContain("slumber-system/slumber-proxy-tls");
+    expect(reads).not.toContain("slumber/slumber-proxy-tls");
   });
 
   it("warns and trusts the system CAs when the TLS Secret has no ca.crt (a publicly signed certificate)", async () => {
     const { src } = world({ tls: { "tls.crt": "x", "tls.key": "y" } });
     const { yaml, warnings } = await tenantKubeconfig(options(), src);
     expect((parse(yaml) as Doc).clusters[0]!.cluster["certificate-authority-data"]).toBeUndefined();
-    expect(warnings.join()).toContain("slumber-system/slumber-proxy-tls has no ca.crt");
+    expect(warnings.join()).toContain("slumber/slumber-proxy-tls has no ca.crt");
   });
 
   it.each([
@@ -139,7 +139,7 @@ describe("slumber kubeconfig", () => {
       "a missing proxy TLS Secret",
       options({ proxyTlsSecret: "other" }),
       ExitCode.failure,
-      /slumber-system\/other not found/,
+      /slumber\/other not found/,
     ],
   ])("fails on %s with the right exit code, naming it", async (_what, opts, exitCode, message) => {
     const { src } = world();

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/cli/errors.js";
 import { parsePort, runAgent } from "../../src/cli/run.js";
 import { loadAgentConfig } from "../../src/config/load.js";
+import type { LeadershipHandlers } from "../../src/leader/election.js";
 import { createLogger } from "../../src/log.js";
 import { SlumberMetrics } from "../../src/metrics/registry.js";
 
@@ -93,5 +94,104 @@ describe("runAgent", () => {
       stopTimeoutMs: 50,
     });
     expect(code).toBe(ExitCode.failure);
+  });
+});
+
+function fakeElection(calls: string[]) {
+  let handlers: LeadershipHandlers | undefined;
+  let leader = false;
+  return {
+    lead: () => {
+      leader = true;
+      handlers?.onStartedLeading();
+    },
+    lose: () => {
+      leader = false;
+      handlers?.onStoppedLeading("lost");
+    },
+    election: {
+      start: (h: LeadershipHandlers) => {
+        handlers = h;
+        calls.push("election start");
+      },
+      stop: async () => {
+        calls.push("election stop (release)");
+      },
+      isLeader: () => leader,
+    },
+  };
+}
+
+describe("runAgent with leader election", () => {
+  it("a follower is ready and runs no reconciler; the leader runs it; SIGTERM drains, stops, then releases", async () => {
+    const port = await freePort();
+    const fake = fakeReconciler();
+    const election = fakeElection(fake.calls);
+    let signal!: (name: string) => void;
+    const running = runAgent({
+      config: loadAgentConfig({}, {}),
+      metricsPort: port,
+      proxyPort: 8443,
+      metrics: new SlumberMetrics({ defaultMetrics: false }),
+      reconciler: fake.reconciler,
+      logger: silent,
+      election: election.election,
+      drainHooks: [
+        async () => {
+          fake.calls.push("drain proxy");
+        },
+      ],
+      stopSignal: new Promise((resolve) => {
+        signal = resolve;
+      }),
+    });
+    await expect.poll(() => fake.calls).toEqual(["election start"]);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    election.lead();
+    expect(fake.calls).toEqual(["election start", "start"]);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503);
+    fake.makeReady();
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    signal("SIGTERM");
+    expect(await running).toBe(ExitCode.ok);
+    expect(fake.calls).toEqual(["election start", "start", "drain proxy", "stop", "election stop (release)"]);
+  });
+
+  it("a follower that never led stops without stopping a reconciler it never started", async () => {
+    const fake = fakeReconciler();
+    const election = fakeElection(fake.calls);
+    const code = await runAgent({
+      config: loadAgentConfig({}, {}),
+      metricsPort: await freePort(),
+      proxyPort: 8443,
+      metrics: new SlumberMetrics({ defaultMetrics: false }),
+      reconciler: fake.reconciler,
+      logger: silent,
+      election: election.election,
+      stopSignal: new Promise((resolve) => setTimeout(() => resolve("SIGTERM"), 20)),
+    });
+    expect(code).toBe(ExitCode.ok);
+    expect(fake.calls).toEqual(["election start", "election stop (release)"]);
+  });
+
+  it("losing the lease stops the reconciler and exits 1, so the process restarts as a follower", async () => {
+    const port = await freePort();
+    const fake = fakeReconciler();
+    const election = fakeElection(fake.calls);
+    const running = runAgent({
+      config: loadAgentConfig({}, {}),
+      metricsPort: port,
+      proxyPort: 8443,
+      metrics: new SlumberMetrics({ defaultMetrics: false }),
+      reconciler: fake.reconciler,
+      logger: silent,
+      election: election.election,
+      stopSignal: new Promise(() => {}),
+    });
+    await expect.poll(() => fake.calls).toEqual(["election start"]);
+    election.lead();
+    election.lose();
+    expect(await running).toBe(ExitCode.failure);
+    expect(fake.calls).toEqual(["election start", "start", "stop", "election stop (release)"]);
   });
 });

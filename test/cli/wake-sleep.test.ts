@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { CliError, ExitCode } from "../../src/cli/errors.js";
-import { parseTargetArgument, type WakeSleepActions, wakeOrSleep } from "../../src/cli/wake-sleep.js";
+import {
+  parseTargetArgument,
+  type WakeSleepActions,
+  wakeAll,
+  wakeOrSleep,
+} from "../../src/cli/wake-sleep.js";
 import type { TargetRef, TargetView } from "../../src/targets/types.js";
 
 const T0 = Date.parse("2026-03-06T20:00:00Z");
@@ -170,5 +175,112 @@ describe("wakeOrSleep", () => {
     const error = await failure(wakeOrSleep({ want: "awake", target: "other/x", timeoutMs: 1_000 }, env));
     expect(error.message).toBe("no target other/x");
     expect(requests).toEqual([]);
+  });
+});
+
+describe("wakeAll (slumber wake --all)", () => {
+  const target = (
+    name: string,
+    state: TargetView["state"],
+    desired: TargetView["desired"],
+    extra: Partial<TargetView> = {},
+  ) => view(state, desired, { kind: "vcluster", namespace: `vc-${name}`, name, ...extra });
+
+  /** Targets listed once; each one's inspections return its `later` views in turn. */
+  function setupAll(listed: TargetView[], later: Record<string, TargetView[]>) {
+    let now = T0;
+    const requests: Array<{ name: string; forMs: number | undefined }> = [];
+    const lines: string[] = [];
+    const seen = new Map<string, number>();
+    const env = {
+      actions: {
+        list: async () => listed,
+        request: async (r: TargetRef, _at: number, forMs: number | undefined) => {
+          if (r.name === "broken") throw new Error("patch StatefulSet vc-broken/broken: HTTP 403: forbidden");
+          requests.push({ name: r.name, forMs });
+        },
+        inspect: async (r: TargetRef) => {
+          const views = later[r.name]!;
+          const i = seen.get(r.name) ?? 0;
+          seen.set(r.name, i + 1);
+          return views[Math.min(i, views.length - 1)]!;
+        },
+      },
+      clock: { now: () => now },
+      delay: async (ms: number) => {
+        now += ms;
+      },
+      progress: (line: string) => lines.push(line),
+    };
+    return { env, requests, lines, elapsed: () => now - T0 };
+  }
+
+  it("records a wake on every managed target (asleep or awake), skips unmanaged ones, waits for all", async () => {
+    const a = target("a", "asleep", "asleep");
+    const b = target("b", "awake", "awake");
+    const c = target("c", "unmanaged", "unmanaged");
+    const { env, requests, lines, elapsed } = setupAll([a, b, c], {
+      a: [target("a", "asleep", "awake"), target("a", "asleep", "awake"), target("a", "awake", "awake")],
+      b: [target("b", "awake", "awake")],
+    });
+    expect(await wakeAll({ timeoutMs: 60_000, pollMs: 1_000 }, env)).toBe(ExitCode.ok);
+    expect(requests).toEqual([
+      { name: "a", forMs: undefined },
+      { name: "b", forMs: undefined },
+    ]);
+    expect(elapsed()).toBe(2_000);
+    expect(lines[0]).toBe(
+      "wake --all: recorded slumber.dev/last-wake on 2 of 2 managed targets; waiting up to 60s",
+    );
+    expect(lines.at(-1)).toBe("wake --all: all 2 managed targets are awake");
+  });
+
+  it("passes --for on as a forced wake", async () => {
+    const { env, requests, lines } = setupAll([target("a", "asleep", "asleep")], {
+      a: [target("a", "awake", "awake")],
+    });
+    expect(await wakeAll({ forMs: 3_600_000, timeoutMs: 60_000 }, env)).toBe(ExitCode.ok);
+    expect(requests).toEqual([{ name: "a", forMs: 3_600_000 }]);
+    expect(lines[0]).toContain("forced awake for 1h");
+  });
+
+  it("tries every target and lists each one that did not wake, with its reason; exit 1", async () => {
+    const { env, requests } = setupAll(
+      [
+        target("a", "asleep", "asleep"),
+        target("held", "asleep", "asleep"),
+        target("broken", "asleep", "asleep"),
+      ],
+      {
+        a: [target("a", "awake", "awake")],
+        held: [target("held", "asleep", "asleep", { reason: "outside awake-hours Mon-Fri 08:00-19:00" })],
+      },
+    );
+    const error = await failure(wakeAll({ timeoutMs: 60_000 }, env));
+    expect(requests.map((r) => r.name)).toEqual(["a", "held"]);
+    expect(error.exitCode).toBe(ExitCode.failure);
+    expect(error.message).toContain("1 of 3 managed targets awake");
+    expect(error.message).toContain(
+      "virtual cluster vc-held/held stays asleep: outside awake-hours Mon-Fri 08:00-19:00",
+    );
+    expect(error.message).toContain("cannot record the wake: patch StatefulSet vc-broken/broken: HTTP 403");
+    expect(error.message).toContain("slumber status");
+  });
+
+  it("times out naming the targets still waking (exit code of a timeout)", async () => {
+    const { env, elapsed } = setupAll([target("slow", "asleep", "asleep")], {
+      slow: [target("slow", "asleep", "awake")],
+    });
+    const error = await failure(wakeAll({ timeoutMs: 5_000, pollMs: 1_000 }, env));
+    expect(error.exitCode).toBe(ExitCode.timeout);
+    expect(error.message).toContain("virtual cluster vc-slow/slow is still not awake after 5s");
+    expect(elapsed()).toBe(5_000);
+  });
+
+  it("with nothing managed, says so and succeeds", async () => {
+    const { env, requests, lines } = setupAll([target("c", "unmanaged", "unmanaged")], {});
+    expect(await wakeAll({ timeoutMs: 1_000 }, env)).toBe(ExitCode.ok);
+    expect(requests).toEqual([]);
+    expect(lines).toEqual(["wake --all: no managed targets"]);
   });
 });

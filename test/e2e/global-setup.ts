@@ -7,6 +7,8 @@ import type { TestProject } from "vitest/node";
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, "../..");
 const clusterDir = process.env.SLUMBER_CLUSTER_DIR ?? "/tmp/slumber-cluster";
+/** The namespace deploy/base/rbac.yaml installs the ServiceAccount (and the agent's Role) into. */
+const AGENT_NAMESPACE = "slumber";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -58,9 +60,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const adminKubeconfig = await clusterUp();
 
   // The agent runs as the ServiceAccount that deploy/ installs, so a missing RBAC verb fails here.
-  await kubectl(adminKubeconfig, "apply", "-f", join(repoRoot, "deploy/rbac.yaml"));
+  await kubectl(adminKubeconfig, "apply", "-f", join(repoRoot, "deploy/base/rbac.yaml"));
   const token = (
-    await kubectl(adminKubeconfig, "-n", "slumber-system", "create", "token", "slumber", "--duration=3h")
+    await kubectl(adminKubeconfig, "-n", AGENT_NAMESPACE, "create", "token", "slumber", "--duration=3h")
   ).trim();
   const clusterField = async (field: string) =>
     (
@@ -78,7 +80,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const caData = await clusterField("certificate-authority-data");
   const workDir = join(clusterDir, "e2e");
   mkdirSync(workDir, { recursive: true });
-  const agentKubeconfig = join(workDir, "agent.kubeconfig");
+  // Named after the ServiceAccount's namespace: worktrees with an older deploy/ (another namespace)
+  // share this directory, and must not swap identities with this one.
+  const agentKubeconfig = join(workDir, `agent-${AGENT_NAMESPACE}.kubeconfig`);
   writeFileSync(
     agentKubeconfig,
     [

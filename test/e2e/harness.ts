@@ -16,6 +16,8 @@ import {
 } from "@kubernetes/client-node";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
+/** Where deploy/base/rbac.yaml puts the ServiceAccount, its Role and the leader-election Lease. */
+export const AGENT_NAMESPACE = "slumber";
 
 export interface Admin {
   core: CoreV1Api;
@@ -239,7 +241,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentProcess> {
     "--resync",
     "2s",
     "--namespace",
-    "slumber-system",
+    AGENT_NAMESPACE,
     "--log-level",
     "debug",
   ];

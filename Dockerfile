@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# Slumber agent image: `docker build -t ghcr.io/slumber-dev/slumber:0.1.0 .`
+# test/deploy/image.test.ts checks what can be checked without a container engine: the files copied here
+# exist, and the runtime layout (package.json, dist/, production node_modules) runs `slumber --version`.
+
+# --- build: full dependencies, compile TypeScript to dist/ ---
+FROM node:24-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# --- runtime: production dependencies and dist/ only ---
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+# Numeric, so Kubernetes can verify runAsNonRoot without resolving a name; matches the Deployment's runAsUser.
+USER 10001:10001
+EXPOSE 8080 8443
+ENTRYPOINT ["node", "/app/dist/cli/main.js", "run"]
