@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -23,8 +23,10 @@ describe("generated install files (npm run deploy:generate)", () => {
   it("with a dashboard and a rule file, the overlays render a sidecar ConfigMap and a PrometheusRule", () => {
     const root = mkdtempSync(join(tmpdir(), "slumber-deploy-"));
     cpSync(join(repoRoot, "deploy"), join(root, "deploy"), { recursive: true });
-    mkdirSync(join(root, "dashboards"));
-    writeFileSync(join(root, "dashboards/savings.json"), JSON.stringify({ title: "Slumber savings" }));
+    mkdirSync(join(root, "dashboards/json"), { recursive: true });
+    writeFileSync(join(root, "dashboards/json/savings.json"), JSON.stringify({ title: "Slumber savings" }));
+    // Only this test's rule file: the project's own are checked by the test above.
+    rmSync(join(root, "deploy/prometheus"), { recursive: true, force: true });
     mkdirSync(join(root, "deploy/prometheus"), { recursive: true });
     writeFileSync(
       join(root, "deploy/prometheus/rules.yaml"),
