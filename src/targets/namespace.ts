@@ -30,21 +30,41 @@ export const isNamespaceAsleep = (ns: NamespaceObject): boolean =>
 const isControlPlane = (w: Workload): boolean =>
   w.meta.labels.app === "vcluster" && w.meta.labels.release !== undefined;
 
+/** `Kind/name`: how a workload is named within its namespace (skip sets, activity baselines). */
+export const workloadKey = (w: { kind: string; meta: { name: string } }): string =>
+  `${w.kind}/${w.meta.name}`;
+
 /**
- * The workloads a namespace sleep acts on: not excluded, not a vcluster control plane, and not a
- * Deployment/StatefulSet driven by a ScaledObject (pausing the ScaledObject puts it to sleep; scaling it too would fight KEDA).
+ * The workloads a namespace sleep acts on: not excluded and not a vcluster control plane. A Deployment or
+ * StatefulSet driven by a ScaledObject is scaled by Slumber too, with its own count recorded on itself, so a
+ * ScaledObject deleted while asleep loses nothing; its ScaledObject is paused at 0 so KEDA does not fight the
+ * sleep. The target of an excluded ScaledObject is left to KEDA (scaling it would fight the operator).
  */
 export function sleepableWorkloads(workloads: readonly Workload[]): Workload[] {
   const excluded = (w: Workload) => w.meta.annotations[Annotations.exclude] === "true";
-  const kedaDriven = new Set(
+  const leftToKeda = new Set(
     workloads
-      .filter((w) => w.kind === "ScaledObject" && !excluded(w) && w.scaleTarget)
+      .filter((w) => w.kind === "ScaledObject" && excluded(w) && w.scaleTarget)
       .map((w) => `${w.scaleTarget?.kind}/${w.scaleTarget?.name}`),
   );
   return workloads
-    .filter((w) => !excluded(w) && !isControlPlane(w) && !kedaDriven.has(`${w.kind}/${w.meta.name}`))
-    .sort((a, b) => `${a.kind}/${a.meta.name}`.localeCompare(`${b.kind}/${b.meta.name}`));
+    .filter((w) => !excluded(w) && !isControlPlane(w) && !leftToKeda.has(workloadKey(w)))
+    .sort((a, b) => workloadKey(a).localeCompare(workloadKey(b)));
 }
+
+/**
+ * Sleep records and scales each Deployment/StatefulSet before it pauses any ScaledObject: a pause at 0
+ * first would let KEDA zero the target before its count is recorded. Wake unpauses the ScaledObjects first:
+ * restoring a target while `paused-replicas: "0"` still holds would let KEDA zero it again.
+ */
+const SLEEP_ORDER: Record<Workload["kind"], number> = {
+  Deployment: 0,
+  StatefulSet: 0,
+  CronJob: 1,
+  ScaledObject: 2,
+};
+const inOrder = (workloads: readonly Workload[], rank: (w: Workload) => number): Workload[] =>
+  [...workloads].sort((a, b) => rank(a) - rank(b) || workloadKey(a).localeCompare(workloadKey(b)));
 
 /** The write that puts one workload to sleep, or null when it is asleep (or was at rest without us). */
 function workloadSleepStep(w: Workload): Step | null {
@@ -84,20 +104,31 @@ function workloadSleepStep(w: Workload): Step | null {
       };
     }
     case "ScaledObject": {
-      if (annotations[Annotations.kedaPausedReplicas] !== undefined) return null;
+      const current = annotations[Annotations.kedaPausedReplicas];
+      const ours = annotations[BookkeepingAnnotations.kedaPausedBySlumber] !== undefined;
+      // Already held at 0 (by us, or by its owners: then there is nothing to stop and nothing to restore).
+      if (current === "0") return null;
+      // The owners' own paused-replicas (KEDA holds the target there) is recorded once and put back on wake.
+      const record: Record<string, string> = ours
+        ? {}
+        : {
+            [BookkeepingAnnotations.kedaPausedBySlumber]: "true",
+            ...(current === undefined
+              ? {}
+              : { [BookkeepingAnnotations.originalKedaPausedReplicas]: current }),
+          };
       return {
         action: "patch",
-        purpose:
-          annotations[BookkeepingAnnotations.kedaPausedBySlumber] === undefined ? "sleep" : "revertUndone",
+        purpose: ours ? "revertUndone" : "sleep",
         ref,
         patch: {
-          annotations: {
-            [Annotations.kedaPausedReplicas]: "0",
-            [BookkeepingAnnotations.kedaPausedBySlumber]: "true",
-          },
+          annotations: { [Annotations.kedaPausedReplicas]: "0", ...record },
           resourceVersion: w.meta.resourceVersion,
         },
-        note: `pausing ${describe(w)} at 0 replicas`,
+        note:
+          current === undefined
+            ? `pausing ${describe(w)} at 0 replicas`
+            : `pausing ${describe(w)} at 0 replicas (its own paused-replicas "${current}" recorded)`,
       };
     }
   }
@@ -143,18 +174,24 @@ function workloadWakeStep(w: Workload): Step | null {
     };
   }
   if (w.kind === "ScaledObject" && annotations[BookkeepingAnnotations.kedaPausedBySlumber] !== undefined) {
+    // Exactly what the owners had: their paused-replicas back, or none; their `paused` was never touched.
+    const original = annotations[BookkeepingAnnotations.originalKedaPausedReplicas] ?? null;
     return {
       action: "patch",
       purpose: "restore",
       ref,
       patch: {
         annotations: {
-          [Annotations.kedaPausedReplicas]: null,
+          [Annotations.kedaPausedReplicas]: original,
           [BookkeepingAnnotations.kedaPausedBySlumber]: null,
+          [BookkeepingAnnotations.originalKedaPausedReplicas]: null,
         },
         resourceVersion: w.meta.resourceVersion,
       },
-      note: `unpausing ${describe(w)}`,
+      note:
+        original === null
+          ? `unpausing ${describe(w)}`
+          : `restoring ${describe(w)} paused-replicas "${original}"`,
     };
   }
   return null;
@@ -167,6 +204,7 @@ export function planNamespaceSleep(
   now: number,
   reason: SleepReason,
   hourlyCost: number,
+  skip: ReadonlySet<string> = new Set(),
 ): Step | null {
   if (!isNamespaceAsleep(ns)) {
     return {
@@ -181,7 +219,8 @@ export function planNamespaceSleep(
       note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,
     };
   }
-  for (const w of sleepableWorkloads(workloads)) {
+  for (const w of inOrder(sleepableWorkloads(workloads), (w) => SLEEP_ORDER[w.kind])) {
+    if (skip.has(workloadKey(w))) continue;
     const step = workloadSleepStep(w);
     if (step) return step;
   }
@@ -193,10 +232,10 @@ export function planNamespaceWake(
   ns: NamespaceObject,
   workloads: readonly Workload[],
   now: number,
+  skip: ReadonlySet<string> = new Set(),
 ): Step | null {
-  for (const w of [...workloads].sort((a, b) =>
-    `${a.kind}/${a.meta.name}`.localeCompare(`${b.kind}/${b.meta.name}`),
-  )) {
+  for (const w of inOrder(workloads, (w) => -SLEEP_ORDER[w.kind])) {
+    if (skip.has(workloadKey(w))) continue;
     const step = workloadWakeStep(w);
     if (step) return step;
   }

@@ -31,7 +31,7 @@ const wake = (h: ReturnType<typeof harness>) =>
   );
 
 describe("namespace targets", () => {
-  it("sleeps every workload, leaving excluded ones and KEDA-driven Deployments to their owners", async () => {
+  it("sleeps every workload but excluded ones; a KEDA-driven Deployment is scaled and its ScaledObject paused", async () => {
     const h = namespaceSetup();
     h.clock.ms = T0 + HOUR;
     await h.reconciler.reconcileAll();
@@ -51,7 +51,10 @@ describe("namespace targets", () => {
     expect(
       h.kube.workload("team", "ScaledObject", "worker").meta.annotations[Annotations.kedaPausedReplicas],
     ).toBe("0");
-    expect(h.kube.workload("team", "Deployment", "worker").replicas).toBe(4);
+    // Its own count is recorded on it, so a ScaledObject deleted while asleep loses nothing.
+    const worker = h.kube.workload("team", "Deployment", "worker");
+    expect(worker.replicas).toBe(0);
+    expect(worker.meta.annotations[Annotations.originalReplicas]).toBe("4");
     expect(h.reconciler.views()).toMatchObject([{ kind: "namespace", name: "team", state: "asleep" }]);
   });
 
