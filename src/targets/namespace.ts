@@ -3,17 +3,11 @@
 import type { NamespaceObject, ObjectRef, Workload } from "../kube/types.js";
 import { Annotations } from "../policy/annotations.js";
 import type { SleepReason } from "../policy/types.js";
-import {
-  BookkeepingAnnotations,
-  formatTimestamp,
-  parseTimestamp,
-  sleepRecord,
-  wakeRecord,
-} from "./bookkeeping.js";
+import { planLastActivity } from "./activity.js";
+import { BookkeepingAnnotations, sleepRecord, wakeRecord } from "./bookkeeping.js";
 import type { Step } from "./steps.js";
 
-/** Activity is written to the namespace at most this often (SPEC §7's rate for last-activity). */
-export const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
+export { ACTIVITY_WRITE_INTERVAL_MS } from "./activity.js";
 
 export const namespaceRef = (name: string): ObjectRef => ({ kind: "Namespace", namespace: name, name });
 const workloadRef = (w: Workload): ObjectRef => ({
@@ -250,17 +244,5 @@ export function planNamespaceWake(
 }
 
 /** Records a change to the namespace's workloads that Slumber did not make as activity (rate-limited). */
-export function planActivityRecord(ns: NamespaceObject, now: number, what: string): Step | null {
-  const last = parseTimestamp(ns.meta.annotations[Annotations.lastActivity]);
-  if (last !== null && now - last < ACTIVITY_WRITE_INTERVAL_MS) return null;
-  return {
-    action: "patch",
-    purpose: "activity",
-    ref: namespaceRef(ns.meta.name),
-    patch: {
-      annotations: { [Annotations.lastActivity]: formatTimestamp(now) },
-      resourceVersion: ns.meta.resourceVersion,
-    },
-    note: `Namespace ${ns.meta.name}: ${what} changed outside Slumber; recorded as activity`,
-  };
-}
+export const planActivityRecord = (ns: NamespaceObject, now: number, what: string): Step | null =>
+  planLastActivity(namespaceRef(ns.meta.name), ns.meta, now, what);

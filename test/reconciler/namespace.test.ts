@@ -126,20 +126,20 @@ describe("namespace targets", () => {
     expect(h.kube.workload("team", "Deployment", "new").replicas).toBe(2);
   });
 
-  it("counts a change to a workload made by someone else while awake as activity, at most once a minute", async () => {
+  it("counts a deploy (a new template) made by someone else while awake as activity, at most once a minute", async () => {
     const h = namespaceSetup();
     await h.reconciler.reconcileAll();
     h.clock.ms = T0 + 30 * 60_000;
-    h.kube.externalPatch({ kind: "Deployment", namespace: "team", name: "web" }, { replicas: 5 });
+    h.kube.deploy("team", "Deployment", "web", "v2");
     await h.reconciler.reconcileAll();
     expect(h.kube.namespace("team").meta.annotations[Annotations.lastActivity]).toBe(iso(T0 + 30 * 60_000));
     h.clock.ms += 10_000;
-    h.kube.externalPatch({ kind: "Deployment", namespace: "team", name: "web" }, { replicas: 6 });
+    h.kube.deploy("team", "Deployment", "web", "v3");
     await h.reconciler.reconcileAll();
     expect(h.kube.namespace("team").meta.annotations[Annotations.lastActivity]).toBe(iso(T0 + 30 * 60_000));
     h.clock.ms = T0 + HOUR + 60_000;
     await h.reconciler.reconcileAll();
-    expect(h.kube.workload("team", "Deployment", "web").replicas).toBe(6);
+    expect(h.kube.workload("team", "Deployment", "web").replicas).toBe(3);
   });
 
   it("finishes a sleep and a wake interrupted after every write, restoring every count", async () => {
