@@ -12,7 +12,7 @@ import {
   recordedHourlyCost,
   savedSoFar,
 } from "../targets/bookkeeping.js";
-import { isNamespaceAsleep, sleepableWorkloads } from "../targets/namespace.js";
+import { isNamespaceAsleep, sleepableWorkloads, unfinishedWorkloads } from "../targets/namespace.js";
 import { controlPlanePersistence, type Persistence } from "../targets/persistence.js";
 import { isJobPod, podsStoppedBySleep } from "../targets/pod-ownership.js";
 import type { TargetRef, TargetView } from "../targets/types.js";
@@ -203,6 +203,9 @@ export function viewOf(
     savedSoFar: savedSoFar(annotations, now),
     policyErrors: [...evaluated.errors, ...extraErrors],
   };
+  const unfinished =
+    evaluated.kind === "namespace" ? unfinishedWorkloads(evaluated.namespace, evaluated.workloads) : "";
+  if (unfinished !== "") view.reason = `${view.reason}; ${unfinished}`;
   if (
     asleep &&
     (sleepReason === "schedule" ||

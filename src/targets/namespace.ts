@@ -246,3 +246,17 @@ export function planNamespaceWake(
 /** Records a change to the namespace's workloads that Slumber did not make as activity (rate-limited). */
 export const planActivityRecord = (ns: NamespaceObject, now: number, what: string): Step | null =>
   planLastActivity(namespaceRef(ns.meta.name), ns.meta, now, what);
+
+/**
+ * What the objects say is left to do (for REASON): workloads still running while the namespace is
+ * asleep, or still held by Slumber while it is awake. Empty once a transition is complete; after a pass,
+ * a name here is a workload whose write keeps failing.
+ */
+export function unfinishedWorkloads(ns: NamespaceObject, workloads: readonly Workload[]): string {
+  const asleep = isNamespaceAsleep(ns);
+  const left = asleep
+    ? sleepableWorkloads(workloads).filter((w) => workloadSleepStep(w) !== null)
+    : workloads.filter((w) => workloadWakeStep(w) !== null);
+  if (left.length === 0) return "";
+  return `${asleep ? "not yet asleep" : "not yet woken"}: ${left.map(describe).join(", ")}`;
+}

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import type { ObjectRef } from "../../src/kube/types.js";
 import { DEFAULT_PRICES, podsHourlyCost } from "../../src/metrics/cost.js";
 import { Annotations } from "../../src/policy/annotations.js";
-import { harness, T0 } from "../fakes/harness.js";
+import { listTargetViews } from "../../src/reconciler/index.js";
+import { harness, T0, testConfig } from "../fakes/harness.js";
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -124,6 +125,9 @@ describe("issue 6 item 2: one rejected patch does not hold the others back", () 
     const view = h.reconciler.views()[0];
     expect(view?.state).toBe("awake");
     expect(view?.reason).toContain("Deployment team/api: wake failed");
+    // `slumber status` (a read-only pass) tells the same from the objects.
+    const status = await listTargetViews(h.kube, testConfig(), h.clock.ms);
+    expect(status[0]?.reason).toContain("not yet woken: Deployment team/api");
     // Another pass tries api once more (one attempt per pass, no loop) and reports nothing new.
     const attempts = h.observer.apiErrors.length;
     await h.reconciler.reconcileAll();
