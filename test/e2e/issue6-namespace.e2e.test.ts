@@ -17,6 +17,7 @@ import {
   type AgentProcess,
   adminClients,
   ago,
+  createVcluster,
   eventReasons,
   idleForHours,
   metricsText,
@@ -259,6 +260,54 @@ describe("issue 6 on the real API server", () => {
       mergePatch,
     );
     await waitFor("the deploy recorded as activity", 30_000, async () => (await lastActivity()) !== before);
+    expect(Date.parse((await lastActivity()) ?? "")).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it("item 6: a virtual cluster's synced pod appearing is use; pods turning Ready are not", async () => {
+    const n = await scenarioNamespaces.create("i6-vcpods");
+    await createVcluster(admin, {
+      namespace: n,
+      name: "vc",
+      persistent: false,
+      syncedPods: 1,
+      annotations: { "slumber.dev/sleep-after": "1h", "slumber.dev/last-activity": ago(5 * 60_000) },
+    });
+    const lastActivity = async () =>
+      (await admin.apps.readNamespacedStatefulSet({ namespace: n, name: "vc" })).metadata?.annotations?.[
+        "slumber.dev/last-activity"
+      ];
+    await waitFor("the control plane ready", 60_000, async () => {
+      const sts = await admin.apps.readNamespacedStatefulSet({ namespace: n, name: "vc" });
+      return (sts.status?.readyReplicas ?? 0) >= 1;
+    });
+    await new Promise((r) => setTimeout(r, 4_000)); // the agent's baseline
+    const before = ago(10 * 60_000).replace(/\.\d+Z$/, "Z");
+    await admin.apps.patchNamespacedStatefulSet(
+      {
+        namespace: n,
+        name: "vc",
+        body: { metadata: { annotations: { "slumber.dev/last-activity": before } } },
+      },
+      mergePatch,
+    );
+    // kwok marks the pods Running and Ready meanwhile: status only.
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(await lastActivity()).toBe(before);
+    await admin.core.createNamespacedPod({
+      namespace: n,
+      body: {
+        metadata: {
+          name: "api-0-x-default-x-vc",
+          labels: { "vcluster.loft.sh/managed-by": "vc", "vcluster.loft.sh/namespace": "default" },
+        },
+        spec: { containers: [{ name: "api", image: "nginx" }] },
+      },
+    });
+    await waitFor(
+      "the new synced pod recorded as activity",
+      30_000,
+      async () => (await lastActivity()) !== before,
+    );
     expect(Date.parse((await lastActivity()) ?? "")).toBeGreaterThan(Date.now() - 60_000);
   });
 
