@@ -13,16 +13,20 @@ export type Fingerprints = ReadonlyMap<string, string>;
 export class ActivityBaselines {
   private readonly seen = new Map<string, Fingerprints>();
   private readonly pending = new Map<string, Fingerprints>();
+  /** Until when a target stays quiet after it last could not count (a slow wake settles from when it is ready). */
+  private readonly quietUntil = new Map<string, number>();
 
   /**
    * Compares `current` with the target's baseline. Returns what appeared, changed or went away; those
-   * stay pending until `commit`. With `counting` false (asleep, a transition in flight, first sight), the
-   * baseline simply becomes `current`.
+   * stay pending until `commit`. With `counting` false (asleep, a transition in flight), on first sight, and
+   * for `settleMs` after the last pass that could not count, the baseline simply becomes `current`.
    */
-  observe(target: string, current: Fingerprints, counting: boolean): string[] {
+  observe(target: string, current: Fingerprints, counting: boolean, now = 0, settleMs = 0): string[] {
     const known = this.seen.get(target);
     this.pending.delete(target);
-    if (!known || !counting) {
+    if (!counting && settleMs > 0) this.quietUntil.set(target, now + settleMs);
+    const quiet = now < (this.quietUntil.get(target) ?? Number.NEGATIVE_INFINITY);
+    if (!known || !counting || quiet) {
       this.seen.set(target, current);
       return [];
     }
@@ -46,6 +50,7 @@ export class ActivityBaselines {
   forget(target: string): void {
     this.seen.delete(target);
     this.pending.delete(target);
+    this.quietUntil.delete(target);
   }
 }
 
@@ -56,7 +61,8 @@ export const workloadFingerprints = (workloads: readonly Workload[]): Fingerprin
 /**
  * A virtual cluster's synced pods by UID: a pod appearing or going away is use; a status change is not.
  * Counted only while the control plane runs settled: not asleep, not waking, and not within
- * WAKE_SETTLE_MS of the last wake (the syncer recreating pods is the wake, which is itself use).
+ * WAKE_SETTLE_MS of the last wake or of becoming ready (the syncer recreating pods is the wake, which is
+ * itself use).
  */
 export function countsSyncedPodChanges(
   plane: ControlPlane,

@@ -34,7 +34,12 @@ import {
   planVclusterSleep,
   planVclusterWake,
 } from "../targets/vcluster.js";
-import { ActivityBaselines, countsSyncedPodChanges, workloadFingerprints } from "./activity.js";
+import {
+  ActivityBaselines,
+  countsSyncedPodChanges,
+  WAKE_SETTLE_MS,
+  workloadFingerprints,
+} from "./activity.js";
 import {
   type Evaluated,
   evaluateNamespace,
@@ -556,7 +561,7 @@ export class Reconciler {
       now,
     );
     const pods = new Map(e.activityPodUids.map((uid) => [uid, ""]));
-    const changed = this.activity.observe(key, pods, counting);
+    const changed = this.activity.observe(key, pods, counting, now, WAKE_SETTLE_MS);
     if (changed.length === 0) return null;
     const step = planLastActivity(
       controlPlaneRef(e.plane),

@@ -273,6 +273,42 @@ describe("issue 6 item 6: use is what a person or pipeline changed", () => {
     await h.reconciler.reconcileAll();
     expect(planeActivity(h)).toBe(iso(T0));
   });
+
+  it("a slow wake settles from when the control plane is ready, not from the wake", async () => {
+    const h = vcluster();
+    h.kube.autoReady = false;
+    await h.reconciler.reconcileAll();
+    h.clock.ms = T0 + HOUR;
+    await h.reconciler.reconcileAll();
+    h.clock.ms = T0 + 2 * HOUR;
+    h.kube.externalPatch(
+      { kind: "StatefulSet", namespace: "vc-a", name: "a" },
+      { annotations: { [Annotations.lastWake]: iso(h.clock.ms) } },
+    );
+    await h.reconciler.reconcileAll();
+    h.clock.ms += 5 * MINUTE; // still starting
+    await h.reconciler.reconcileAll();
+    h.kube.setReady("vc-a", "a", 1);
+    await h.reconciler.reconcileAll();
+    h.clock.ms += 30_000; // ready; the syncer recreates the pods
+    h.kube.addPod(
+      "vc-a",
+      "web-2-x-default-x-a",
+      { "vcluster.loft.sh/managed-by": "a" },
+      { cpu: "1", memory: "1Gi" },
+    );
+    await h.reconciler.reconcileAll();
+    expect(planeActivity(h)).toBe(iso(T0));
+    h.clock.ms += 10 * MINUTE; // settled: a tenant's new pod is use
+    h.kube.addPod(
+      "vc-a",
+      "api-1-x-default-x-a",
+      { "vcluster.loft.sh/managed-by": "a" },
+      { cpu: "1", memory: "1Gi" },
+    );
+    await h.reconciler.reconcileAll();
+    expect(planeActivity(h)).toBe(iso(h.clock.ms));
+  });
 });
 
 describe("issue 6 item 8: a namespace's savings price only what sleep stops", () => {
