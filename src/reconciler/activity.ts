@@ -60,16 +60,17 @@ export const workloadFingerprints = (workloads: readonly Workload[]): Fingerprin
 
 /**
  * A virtual cluster's synced pods by UID: a pod appearing or going away is use; a status change is not.
- * Counted only while the control plane runs settled: not asleep, not waking, and not within
- * WAKE_SETTLE_MS of the last wake or of becoming ready (the syncer recreating pods is the wake, which is
- * itself use).
+ * Counted only while the control plane runs settled: not stopped (paused, at 0), not waking, ready, and
+ * not within WAKE_SETTLE_MS of the last wake or of the end of a stop or wake (the syncer recreating pods
+ * is the wake's doing, and the wake is itself use). `transition` tells the caller to start that window.
  */
-export function countsSyncedPodChanges(
+export function syncedPodCounting(
   plane: ControlPlane,
   lastWake: number | null,
   wakePending: boolean,
   now: number,
-): boolean {
-  if (isPaused(plane) || plane.replicas === 0 || plane.readyReplicas < 1 || wakePending) return false;
-  return lastWake === null || now - lastWake >= WAKE_SETTLE_MS;
+): { counting: boolean; transition: boolean } {
+  const transition = isPaused(plane) || plane.replicas === 0 || wakePending;
+  const settled = lastWake === null || now - lastWake >= WAKE_SETTLE_MS;
+  return { counting: !transition && plane.readyReplicas >= 1 && settled, transition };
 }

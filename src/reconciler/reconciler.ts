@@ -34,12 +34,7 @@ import {
   planVclusterSleep,
   planVclusterWake,
 } from "../targets/vcluster.js";
-import {
-  ActivityBaselines,
-  countsSyncedPodChanges,
-  WAKE_SETTLE_MS,
-  workloadFingerprints,
-} from "./activity.js";
+import { ActivityBaselines, syncedPodCounting, WAKE_SETTLE_MS, workloadFingerprints } from "./activity.js";
 import {
   type Evaluated,
   evaluateNamespace,
@@ -554,14 +549,14 @@ export class Reconciler {
   /** A virtual cluster's synced pods appearing or going away outside Slumber's own sleep and wake are use. */
   private observeSyncedPods(e: Extract<Evaluated, { kind: "vcluster" }>, now: number): Step | null {
     const key = targetKey(e.ref);
-    const counting = countsSyncedPodChanges(
+    const { counting, transition } = syncedPodCounting(
       e.plane,
       parseTimestamp(e.annotations[Annotations.lastWake]),
       this.pendingWakes.has(key),
       now,
     );
     const pods = new Map(e.activityPodUids.map((uid) => [uid, ""]));
-    const changed = this.activity.observe(key, pods, counting, now, WAKE_SETTLE_MS);
+    const changed = this.activity.observe(key, pods, counting, now, transition ? WAKE_SETTLE_MS : 0);
     if (changed.length === 0) return null;
     const step = planLastActivity(
       controlPlaneRef(e.plane),
