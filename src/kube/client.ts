@@ -19,6 +19,7 @@ import {
   type V1StatefulSet,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { specFingerprint } from "./fingerprint.js";
 import {
   type ControlPlane,
   describeRef,
@@ -106,6 +107,7 @@ function normalizeScalable(obj: V1StatefulSet | V1Deployment, kind: "StatefulSet
     readyReplicas: obj.status?.readyReplicas ?? 0,
     suspend: null,
     scaleTarget: null,
+    specFingerprint: specFingerprint(obj.spec, ["replicas"]),
   };
 }
 
@@ -117,11 +119,12 @@ function normalizeCronJob(obj: V1CronJob): Workload {
     readyReplicas: null,
     suspend: obj.spec?.suspend ?? false,
     scaleTarget: null,
+    specFingerprint: specFingerprint(obj.spec, ["suspend"]),
   };
 }
 
 interface ScaledObjectResource extends KubernetesObject {
-  spec?: { scaleTargetRef?: { kind?: string; name?: string } };
+  spec?: { scaleTargetRef?: { kind?: string; name?: string }; [key: string]: unknown };
 }
 
 function normalizeScaledObject(obj: ScaledObjectResource): Workload {
@@ -133,6 +136,7 @@ function normalizeScaledObject(obj: ScaledObjectResource): Workload {
     readyReplicas: null,
     suspend: null,
     scaleTarget: target?.name ? { kind: target.kind ?? "Deployment", name: target.name } : null,
+    specFingerprint: specFingerprint(obj.spec, []),
   };
 }
 

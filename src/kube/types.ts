@@ -58,6 +58,11 @@ export interface Workload {
   suspend: boolean | null;
   /** spec.scaleTargetRef of a ScaledObject (KEDA scales it), else null. */
   scaleTarget: { kind: string; name: string } | null;
+  /**
+   * Digest of the spec without `replicas` (and a CronJob's `suspend`): what a deploy changes and an
+   * autoscaler or Slumber's own sleep/wake does not. Compared for activity instead of `generation`.
+   */
+  specFingerprint: string;
 }
 
 /** A JSON merge patch limited to what Slumber writes. `null` removes an annotation. */

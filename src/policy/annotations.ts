@@ -53,6 +53,8 @@ export const Annotations = {
   asleepSecondsTotal: "slumber.dev/asleep-seconds-total",
   hourlyCostSource: "slumber.dev/hourly-cost-source",
   kedaPausedBySlumber: "slumber.dev/keda-paused",
+  /** On a ScaledObject Slumber paused: the owners' own `paused-replicas`, restored on wake (absent: none). */
+  originalKedaPausedReplicas: "slumber.dev/original-paused-replicas",
 
   // §4 `vcluster pause` compatibility
   loftPaused: "loft.sh/paused",
@@ -86,6 +88,7 @@ export const SLUMBER_STATE_KEYS = [
   "asleep-seconds-total",
   "hourly-cost-source",
   "keda-paused",
+  "original-paused-replicas",
 ] as const;
 
 /** The `sleepmode.loft.sh/` policy keys Slumber reads as fallbacks (SPEC §2). */

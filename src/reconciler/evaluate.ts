@@ -12,13 +12,21 @@ import {
   recordedHourlyCost,
   savedSoFar,
 } from "../targets/bookkeeping.js";
-import { isNamespaceAsleep } from "../targets/namespace.js";
+import { isNamespaceAsleep, sleepableWorkloads, unfinishedWorkloads } from "../targets/namespace.js";
 import { controlPlanePersistence, type Persistence } from "../targets/persistence.js";
+import { isJobPod, podsStoppedBySleep } from "../targets/pod-ownership.js";
 import type { TargetRef, TargetView } from "../targets/types.js";
 import { isPaused, SYNCED_POD_LABEL } from "../targets/vcluster.js";
 
 export type Evaluated =
-  | ({ kind: "vcluster"; plane: ControlPlane; syncedPodNames: string[]; persistence: Persistence } & Common)
+  | ({
+      kind: "vcluster";
+      plane: ControlPlane;
+      syncedPodNames: string[];
+      /** UIDs of running synced pods other than Jobs' (activity: one appearing or going away is use). */
+      activityPodUids: string[];
+      persistence: Persistence;
+    } & Common)
   | ({ kind: "namespace"; workloads: Workload[] } & Common);
 
 interface Common {
@@ -103,6 +111,11 @@ export async function evaluateVcluster(
     plane,
     namespace,
     syncedPodNames,
+    activityPodUids: pods
+      .filter((p) => labels(p)[SYNCED_POD_LABEL] === plane.release && !p.metadata?.deletionTimestamp)
+      .filter((p) => !isJobPod(p))
+      .map((p) => p.metadata?.uid ?? "")
+      .filter((uid) => uid !== ""),
     persistence: controlPlanePersistence(plane, policy.persistentVouched, configYaml),
     annotations,
     policy,
@@ -139,7 +152,12 @@ export async function evaluateNamespace(
     recorded: recordedState.state,
     errors: allErrors,
     ...decideFor(policy, allErrors, recordedState.state, now),
-    hourlyCost: hourlyCostInEffect(policy, annotations, podsHourlyCost(pods, config.prices)),
+    // Only what sleep stops is priced (not excluded workloads, DaemonSets, bare pods or running Jobs).
+    hourlyCost: hourlyCostInEffect(
+      policy,
+      annotations,
+      podsHourlyCost(podsStoppedBySleep(pods, sleepableWorkloads(workloads)), config.prices),
+    ),
     asleep: isNamespaceAsleep(namespace),
   };
 }
@@ -199,6 +217,9 @@ export function viewOf(
     policyErrors: [...evaluated.errors, ...extraErrors],
     costLabels: costLabelsOf(evaluated, costLabelKeys),
   };
+  const unfinished =
+    evaluated.kind === "namespace" ? unfinishedWorkloads(evaluated.namespace, evaluated.workloads) : "";
+  if (unfinished !== "") view.reason = `${view.reason}; ${unfinished}`;
   if (
     asleep &&
     (sleepReason === "schedule" ||

@@ -5,6 +5,7 @@ import type { Clock } from "../clock.js";
 import type { AgentConfig } from "../config/types.js";
 import {
   type ControlPlane,
+  describeRef,
   type KubeClient,
   KubeError,
   type NamespaceObject,
@@ -15,7 +16,8 @@ import {
 import type { Logger } from "../log.js";
 import { Annotations } from "../policy/annotations.js";
 import type { PolicyError, SleepReason } from "../policy/types.js";
-import { formatTimestamp } from "../targets/bookkeeping.js";
+import { planLastActivity } from "../targets/activity.js";
+import { formatTimestamp, parseTimestamp } from "../targets/bookkeeping.js";
 import {
   isNamespaceAsleep,
   namespaceRef,
@@ -32,6 +34,7 @@ import {
   planVclusterSleep,
   planVclusterWake,
 } from "../targets/vcluster.js";
+import { ActivityBaselines, syncedPodCounting, WAKE_SETTLE_MS, workloadFingerprints } from "./activity.js";
 import {
   type Evaluated,
   evaluateNamespace,
@@ -96,8 +99,8 @@ export class Reconciler {
   private readonly pendingWakes = new Map<string, number>();
   /** Last reported policy-error signature per target: one Event per distinct error, not one per pass. */
   private readonly reportedErrors = new Map<string, string>();
-  /** Generation of each namespace workload as last seen or as left by our own write (activity detection). */
-  private readonly seenGenerations = new Map<string, Map<string, number>>();
+  /** Workload specs (namespaces) and synced pods (vclusters) as last recorded: their changes are use. */
+  private readonly activity = new ActivityBaselines();
 
   /** One pass at a time per target: a watch-triggered pass and a full pass must not both act on it. */
   private readonly targetLocks = new Map<string, Promise<void>>();
@@ -320,6 +323,7 @@ export class Reconciler {
     this.transitionTimers.delete(key);
     this.pendingWakes.delete(key);
     this.reportedErrors.delete(key);
+    this.activity.forget(key);
     if (view) this.observer.targetRemoved({ kind: view.kind, namespace: view.namespace, name: view.name });
   }
 
@@ -352,6 +356,8 @@ export class Reconciler {
   private reconcileNamespace(namespace: NamespaceObject): Promise<void> {
     const name = namespace.meta.name;
     const ref: TargetRef = { kind: "namespace", namespace: name, name };
+    // Workloads whose write failed this pass: skipped so the others still sleep or wake, then reported.
+    const failed = new Map<string, string>();
     return this.stepUntilDone(
       ref,
       namespace,
@@ -368,10 +374,11 @@ export class Reconciler {
           this.forget(targetKey(ref));
           return "done";
         }
-        const step = this.nextNamespaceStep(evaluated, now);
+        const step = this.nextNamespaceStep(evaluated, now, failed);
         return step === "done" ? "done" : { evaluated, step };
       },
       () => this.kube.getNamespace(name),
+      (e, step, err) => this.workloadStepFailed(e, step, err, failed),
     );
   }
 
@@ -381,6 +388,8 @@ export class Reconciler {
     first: T,
     plan: (current: T, now: number) => Promise<{ evaluated: Evaluated; step: Step } | "done">,
     reread: () => Promise<T | null>,
+    /** Handles a failed step that must not stop the pass (true: skip it and go on). */
+    onFailure?: (e: Evaluated, step: Step, err: unknown) => boolean,
   ): Promise<void> {
     let conflicts = 0;
     let current = first;
@@ -391,8 +400,14 @@ export class Reconciler {
         if (!(await this.perform(planned.evaluated, planned.step))) return;
         steps++;
       } catch (err) {
-        if (!(err instanceof KubeError && err.code === 409) || ++conflicts > MAX_CONFLICT_RETRIES) throw err;
-        this.logger.info({ target: targetKey(ref), object: err.object }, "conflict; re-reading and retrying");
+        if (err instanceof KubeError && err.code === 409 && ++conflicts <= MAX_CONFLICT_RETRIES) {
+          this.logger.info(
+            { target: targetKey(ref), object: err.object },
+            "conflict; re-reading and retrying",
+          );
+        } else if (!onFailure?.(planned.evaluated, planned.step, err)) {
+          throw err;
+        }
       }
       const fresh = await reread();
       if (!fresh) return this.forget(targetKey(ref));
@@ -414,6 +429,8 @@ export class Reconciler {
     const adoption = planVclusterAdoption(e.plane, now);
     if (adoption) return adoption;
     if (e.noRecordedUse) return this.lastWakeStep(e, now);
+    const activity = this.observeSyncedPods(e, now);
+    if (activity) return activity;
     if (e.decision.state === "asleep") {
       if (!e.persistence.persistent && !e.asleep) {
         const error: PolicyError = {
@@ -445,25 +462,63 @@ export class Reconciler {
     return this.publish(e, now);
   }
 
-  private nextNamespaceStep(e: Extract<Evaluated, { kind: "namespace" }>, now: number): Step | "done" {
+  private nextNamespaceStep(
+    e: Extract<Evaluated, { kind: "namespace" }>,
+    now: number,
+    failed: ReadonlyMap<string, string>,
+  ): Step | "done" {
     if (this.blockedByErrors(e, now)) return "done";
+    const skip = new Set(failed.keys());
+    const done = () => this.publish(e, now, [], [...failed.values()]);
     if (!e.policy.managed) {
       // Opted out while asleep: wake it rather than strand its workloads at zero.
-      const step = planNamespaceWake(e.namespace, e.workloads, now);
-      return step ?? this.publish(e, now);
+      const step = planNamespaceWake(e.namespace, e.workloads, now, skip);
+      return step ?? done();
     }
     if (e.noRecordedUse) return this.lastWakeStep(e, now);
     const activity = this.observeWorkloadChanges(e, now);
     if (activity) return activity;
     if (e.decision.state === "asleep") {
-      const step = planNamespaceSleep(e.namespace, e.workloads, now, sleepReasonOf(e), e.hourlyCost);
-      return step ?? this.publish(e, now);
+      const step = planNamespaceSleep(e.namespace, e.workloads, now, sleepReasonOf(e), e.hourlyCost, skip);
+      return step ?? done();
     }
     if (e.decision.state === "awake") {
-      const step = planNamespaceWake(e.namespace, e.workloads, now);
+      const step = planNamespaceWake(e.namespace, e.workloads, now, skip);
       if (step) return step;
     }
-    return this.publish(e, now);
+    return done();
+  }
+
+  /**
+   * One workload's write failed (an admission policy, a 5xx, a deleted object, repeated conflicts): report
+   * it (log, `slumber_api_errors_total`, one Event per distinct error, the target's REASON) and let the pass
+   * go on with the others. It is tried again on the next pass, once.
+   */
+  private workloadStepFailed(e: Evaluated, step: Step, err: unknown, failed: Map<string, string>): boolean {
+    if (!(err instanceof KubeError) || step.action !== "patch" || step.ref.kind === "Namespace") return false;
+    const what = step.purpose === "restore" ? "wake" : "sleep";
+    const message = `${describeRef(step.ref)}: ${what} failed (retried next pass): ${
+      err.code === undefined ? "" : `HTTP ${err.code} `
+    }${err.message}`;
+    failed.set(`${step.ref.kind}/${step.ref.name}`, message);
+    this.observer.apiError(err.operation, err.code);
+    const errorKey = `${targetKey(e.ref)}#workload:${step.ref.kind}/${step.ref.name}`;
+    const signature = `${what}:${err.code}:${err.message}`;
+    if (this.reportedErrors.get(errorKey) !== signature) {
+      this.reportedErrors.set(errorKey, signature);
+      this.logger.warn(
+        { target: targetKey(e.ref), object: err.object, code: err.code, step: step.purpose },
+        message,
+      );
+      void this.event(e, {
+        reason: what === "wake" ? "WakeFailed" : "SleepFailed",
+        action: what === "wake" ? "Wake" : "Sleep",
+        type: "Warning",
+        note: message,
+        regarding: step.ref,
+      });
+    }
+    return true;
   }
 
   /** SPEC §3: a target that has just become managed and has no recorded use gets last-wake = now. */
@@ -484,15 +539,33 @@ export class Reconciler {
    */
   private observeWorkloadChanges(e: Extract<Evaluated, { kind: "namespace" }>, now: number): Step | null {
     const key = targetKey(e.ref);
-    const known = this.seenGenerations.get(key);
-    const current = new Map(e.workloads.map((w) => [`${w.kind}/${w.meta.name}`, w.meta.generation]));
-    this.seenGenerations.set(key, current);
-    if (!known || e.asleep) return null;
-    const changed = [...current]
-      .filter(([name, generation]) => known.get(name) !== generation)
-      .map(([name]) => name);
+    const changed = this.activity.observe(key, workloadFingerprints(e.workloads), !e.asleep);
     if (changed.length === 0) return null;
-    return planActivityRecord(e.namespace, now, changed.join(", "));
+    const step = planActivityRecord(e.namespace, now, changed.join(", "));
+    if (!step) this.activity.commit(key); // recorded less than a minute ago: nothing to write
+    return step;
+  }
+
+  /** A virtual cluster's synced pods appearing or going away outside Slumber's own sleep and wake are use. */
+  private observeSyncedPods(e: Extract<Evaluated, { kind: "vcluster" }>, now: number): Step | null {
+    const key = targetKey(e.ref);
+    const { counting, transition } = syncedPodCounting(
+      e.plane,
+      parseTimestamp(e.annotations[Annotations.lastWake]),
+      this.pendingWakes.has(key),
+      now,
+    );
+    const pods = new Map(e.activityPodUids.map((uid) => [uid, ""]));
+    const changed = this.activity.observe(key, pods, counting, now, transition ? WAKE_SETTLE_MS : 0);
+    if (changed.length === 0) return null;
+    const step = planLastActivity(
+      controlPlaneRef(e.plane),
+      e.plane.meta,
+      now,
+      `${changed.length} synced pod(s) of vcluster ${e.ref.name}`,
+    );
+    if (!step) this.activity.commit(key);
+    return step;
   }
 
   /** Applies one step (or, in dry-run, logs it and stops); emits the Events and transitions it means. */
@@ -504,11 +577,11 @@ export class Reconciler {
       this.publish(e, this.clock.now());
       return false;
     }
-    const meta = await applyStep(this.kube, step);
+    await applyStep(this.kube, step);
     log.info({ step: step.purpose }, step.note);
-    if (meta && step.action === "patch" && step.ref.kind !== "Namespace" && e.kind === "namespace") {
-      this.seenGenerations.get(key)?.set(`${step.ref.kind}/${step.ref.name}`, meta.generation);
-    }
+    if (step.purpose === "activity") this.activity.commit(key);
+    if (step.action === "patch" && step.ref.kind !== "Namespace")
+      this.reportedErrors.delete(`${key}#workload:${step.ref.kind}/${step.ref.name}`);
     const regarding =
       step.action === "patch"
         ? step.ref
@@ -593,9 +666,15 @@ export class Reconciler {
   }
 
   /** Records the view, reports it, completes a pending wake, arms the transition timer. */
-  private publish(e: Evaluated, now: number, extraErrors: PolicyError[] = []): "done" {
+  private publish(
+    e: Evaluated,
+    now: number,
+    extraErrors: PolicyError[] = [],
+    workloadFailures: readonly string[] = [],
+  ): "done" {
     const costLabelKeys = this.config.costLabels?.map((label) => label.key);
     const view = viewOf(e, now, this.config.prices.currency, extraErrors, costLabelKeys);
+    if (workloadFailures.length > 0) view.reason = `${view.reason}; ${workloadFailures.join("; ")}`;
     const key = targetKey(e.ref);
     this.targetViews.set(key, view);
     this.observer.targetObserved(view, now);

@@ -12,6 +12,8 @@ export const BookkeepingAnnotations = {
   hourlyCostSource: Annotations.hourlyCostSource,
   /** On a ScaledObject: Slumber wrote `autoscaling.keda.sh/paused-replicas` and removes it on wake. */
   kedaPausedBySlumber: Annotations.kedaPausedBySlumber,
+  /** On a ScaledObject: the `paused-replicas` its owners had set before the sleep, put back on wake. */
+  originalKedaPausedReplicas: Annotations.originalKedaPausedReplicas,
 } as const;
 
 /** RFC 3339, whole seconds, UTC: what every timestamp annotation holds. */

@@ -3,17 +3,11 @@
 import type { NamespaceObject, ObjectRef, Workload } from "../kube/types.js";
 import { Annotations } from "../policy/annotations.js";
 import type { SleepReason } from "../policy/types.js";
-import {
-  BookkeepingAnnotations,
-  formatTimestamp,
-  parseTimestamp,
-  sleepRecord,
-  wakeRecord,
-} from "./bookkeeping.js";
+import { planLastActivity } from "./activity.js";
+import { BookkeepingAnnotations, sleepRecord, wakeRecord } from "./bookkeeping.js";
 import type { Step } from "./steps.js";
 
-/** Activity is written to the namespace at most this often (SPEC §7's rate for last-activity). */
-export const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
+export { ACTIVITY_WRITE_INTERVAL_MS } from "./activity.js";
 
 export const namespaceRef = (name: string): ObjectRef => ({ kind: "Namespace", namespace: name, name });
 const workloadRef = (w: Workload): ObjectRef => ({
@@ -30,21 +24,41 @@ export const isNamespaceAsleep = (ns: NamespaceObject): boolean =>
 const isControlPlane = (w: Workload): boolean =>
   w.meta.labels.app === "vcluster" && w.meta.labels.release !== undefined;
 
+/** `Kind/name`: how a workload is named within its namespace (skip sets, activity baselines). */
+export const workloadKey = (w: { kind: string; meta: { name: string } }): string =>
+  `${w.kind}/${w.meta.name}`;
+
 /**
- * The workloads a namespace sleep acts on: not excluded, not a vcluster control plane, and not a
- * Deployment/StatefulSet driven by a ScaledObject (pausing the ScaledObject puts it to sleep; scaling it too would fight KEDA).
+ * The workloads a namespace sleep acts on: not excluded and not a vcluster control plane. A Deployment or
+ * StatefulSet driven by a ScaledObject is scaled by Slumber too, with its own count recorded on itself, so a
+ * ScaledObject deleted while asleep loses nothing; its ScaledObject is paused at 0 so KEDA does not fight the
+ * sleep. The target of an excluded ScaledObject is left to KEDA (scaling it would fight the operator).
  */
 export function sleepableWorkloads(workloads: readonly Workload[]): Workload[] {
   const excluded = (w: Workload) => w.meta.annotations[Annotations.exclude] === "true";
-  const kedaDriven = new Set(
+  const leftToKeda = new Set(
     workloads
-      .filter((w) => w.kind === "ScaledObject" && !excluded(w) && w.scaleTarget)
+      .filter((w) => w.kind === "ScaledObject" && excluded(w) && w.scaleTarget)
       .map((w) => `${w.scaleTarget?.kind}/${w.scaleTarget?.name}`),
   );
   return workloads
-    .filter((w) => !excluded(w) && !isControlPlane(w) && !kedaDriven.has(`${w.kind}/${w.meta.name}`))
-    .sort((a, b) => `${a.kind}/${a.meta.name}`.localeCompare(`${b.kind}/${b.meta.name}`));
+    .filter((w) => !excluded(w) && !isControlPlane(w) && !leftToKeda.has(workloadKey(w)))
+    .sort((a, b) => workloadKey(a).localeCompare(workloadKey(b)));
 }
+
+/**
+ * Sleep records and scales each Deployment/StatefulSet before it pauses any ScaledObject: a pause at 0
+ * first would let KEDA zero the target before its count is recorded. Wake unpauses the ScaledObjects first:
+ * restoring a target while `paused-replicas: "0"` still holds would let KEDA zero it again.
+ */
+const SLEEP_ORDER: Record<Workload["kind"], number> = {
+  Deployment: 0,
+  StatefulSet: 0,
+  CronJob: 1,
+  ScaledObject: 2,
+};
+const inOrder = (workloads: readonly Workload[], rank: (w: Workload) => number): Workload[] =>
+  [...workloads].sort((a, b) => rank(a) - rank(b) || workloadKey(a).localeCompare(workloadKey(b)));
 
 /** The write that puts one workload to sleep, or null when it is asleep (or was at rest without us). */
 function workloadSleepStep(w: Workload): Step | null {
@@ -84,20 +98,31 @@ function workloadSleepStep(w: Workload): Step | null {
       };
     }
     case "ScaledObject": {
-      if (annotations[Annotations.kedaPausedReplicas] !== undefined) return null;
+      const current = annotations[Annotations.kedaPausedReplicas];
+      const ours = annotations[BookkeepingAnnotations.kedaPausedBySlumber] !== undefined;
+      // Already held at 0 (by us, or by its owners: then there is nothing to stop and nothing to restore).
+      if (current === "0") return null;
+      // The owners' own paused-replicas (KEDA holds the target there) is recorded once and put back on wake.
+      const record: Record<string, string> = ours
+        ? {}
+        : {
+            [BookkeepingAnnotations.kedaPausedBySlumber]: "true",
+            ...(current === undefined
+              ? {}
+              : { [BookkeepingAnnotations.originalKedaPausedReplicas]: current }),
+          };
       return {
         action: "patch",
-        purpose:
-          annotations[BookkeepingAnnotations.kedaPausedBySlumber] === undefined ? "sleep" : "revertUndone",
+        purpose: ours ? "revertUndone" : "sleep",
         ref,
         patch: {
-          annotations: {
-            [Annotations.kedaPausedReplicas]: "0",
-            [BookkeepingAnnotations.kedaPausedBySlumber]: "true",
-          },
+          annotations: { [Annotations.kedaPausedReplicas]: "0", ...record },
           resourceVersion: w.meta.resourceVersion,
         },
-        note: `pausing ${describe(w)} at 0 replicas`,
+        note:
+          current === undefined
+            ? `pausing ${describe(w)} at 0 replicas`
+            : `pausing ${describe(w)} at 0 replicas (its own paused-replicas "${current}" recorded)`,
       };
     }
   }
@@ -143,18 +168,24 @@ function workloadWakeStep(w: Workload): Step | null {
     };
   }
   if (w.kind === "ScaledObject" && annotations[BookkeepingAnnotations.kedaPausedBySlumber] !== undefined) {
+    // Exactly what the owners had: their paused-replicas back, or none; their `paused` was never touched.
+    const original = annotations[BookkeepingAnnotations.originalKedaPausedReplicas] ?? null;
     return {
       action: "patch",
       purpose: "restore",
       ref,
       patch: {
         annotations: {
-          [Annotations.kedaPausedReplicas]: null,
+          [Annotations.kedaPausedReplicas]: original,
           [BookkeepingAnnotations.kedaPausedBySlumber]: null,
+          [BookkeepingAnnotations.originalKedaPausedReplicas]: null,
         },
         resourceVersion: w.meta.resourceVersion,
       },
-      note: `unpausing ${describe(w)}`,
+      note:
+        original === null
+          ? `unpausing ${describe(w)}`
+          : `restoring ${describe(w)} paused-replicas "${original}"`,
     };
   }
   return null;
@@ -167,6 +198,7 @@ export function planNamespaceSleep(
   now: number,
   reason: SleepReason,
   hourlyCost: number,
+  skip: ReadonlySet<string> = new Set(),
 ): Step | null {
   if (!isNamespaceAsleep(ns)) {
     return {
@@ -181,7 +213,8 @@ export function planNamespaceSleep(
       note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,
     };
   }
-  for (const w of sleepableWorkloads(workloads)) {
+  for (const w of inOrder(sleepableWorkloads(workloads), (w) => SLEEP_ORDER[w.kind])) {
+    if (skip.has(workloadKey(w))) continue;
     const step = workloadSleepStep(w);
     if (step) return step;
   }
@@ -193,10 +226,10 @@ export function planNamespaceWake(
   ns: NamespaceObject,
   workloads: readonly Workload[],
   now: number,
+  skip: ReadonlySet<string> = new Set(),
 ): Step | null {
-  for (const w of [...workloads].sort((a, b) =>
-    `${a.kind}/${a.meta.name}`.localeCompare(`${b.kind}/${b.meta.name}`),
-  )) {
+  for (const w of inOrder(workloads, (w) => -SLEEP_ORDER[w.kind])) {
+    if (skip.has(workloadKey(w))) continue;
     const step = workloadWakeStep(w);
     if (step) return step;
   }
@@ -211,17 +244,19 @@ export function planNamespaceWake(
 }
 
 /** Records a change to the namespace's workloads that Slumber did not make as activity (rate-limited). */
-export function planActivityRecord(ns: NamespaceObject, now: number, what: string): Step | null {
-  const last = parseTimestamp(ns.meta.annotations[Annotations.lastActivity]);
-  if (last !== null && now - last < ACTIVITY_WRITE_INTERVAL_MS) return null;
-  return {
-    action: "patch",
-    purpose: "activity",
-    ref: namespaceRef(ns.meta.name),
-    patch: {
-      annotations: { [Annotations.lastActivity]: formatTimestamp(now) },
-      resourceVersion: ns.meta.resourceVersion,
-    },
-    note: `Namespace ${ns.meta.name}: ${what} changed outside Slumber; recorded as activity`,
-  };
+export const planActivityRecord = (ns: NamespaceObject, now: number, what: string): Step | null =>
+  planLastActivity(namespaceRef(ns.meta.name), ns.meta, now, what);
+
+/**
+ * What the objects say is left to do (for REASON): workloads still running while the namespace is
+ * asleep, or still held by Slumber while it is awake. Empty once a transition is complete; after a pass,
+ * a name here is a workload whose write keeps failing.
+ */
+export function unfinishedWorkloads(ns: NamespaceObject, workloads: readonly Workload[]): string {
+  const asleep = isNamespaceAsleep(ns);
+  const left = asleep
+    ? sleepableWorkloads(workloads).filter((w) => workloadSleepStep(w) !== null)
+    : workloads.filter((w) => workloadWakeStep(w) !== null);
+  if (left.length === 0) return "";
+  return `${asleep ? "not yet asleep" : "not yet woken"}: ${left.map(describe).join(", ")}`;
 }

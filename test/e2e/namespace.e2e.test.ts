@@ -129,11 +129,11 @@ describe("namespace targets", () => {
       const cj = await admin.batch.readNamespacedCronJob({ namespace: n, name: "report" });
       return web.spec?.replicas === 0 && db.spec?.replicas === 0 && cj.spec?.suspend === true;
     });
-    // KEDA owns the worker Deployment's scale: Slumber pauses the ScaledObject at 0 and leaves the Deployment to it.
+    // KEDA's target is scaled with its own count recorded on it, and its ScaledObject paused at 0.
     expect(await kedaPausedReplicas(n, "worker")).toBe("0");
-    expect((await admin.apps.readNamespacedDeployment({ namespace: n, name: "worker" })).spec?.replicas).toBe(
-      3,
-    );
+    const worker = await admin.apps.readNamespacedDeployment({ namespace: n, name: "worker" });
+    expect(worker.spec?.replicas).toBe(0);
+    expect(worker.metadata?.annotations?.["slumber.dev/original-replicas"]).toBe("3");
     const web = await admin.apps.readNamespacedDeployment({ namespace: n, name: "web" });
     expect(web.metadata?.annotations?.["slumber.dev/original-replicas"]).toBe("2");
     expect((await admin.apps.readNamespacedDeployment({ namespace: n, name: "pinned" })).spec?.replicas).toBe(
@@ -157,6 +157,7 @@ describe("namespace targets", () => {
     expect((await read("already-off")).spec?.replicas).toBe(0);
     expect((await read("pinned")).spec?.replicas).toBe(1);
     expect((await read("late")).spec?.replicas).toBe(1);
+    expect((await read("worker")).spec?.replicas).toBe(3);
     expect((await admin.apps.readNamespacedStatefulSet({ namespace: n, name: "db" })).spec?.replicas).toBe(1);
     const cj = await admin.batch.readNamespacedCronJob({ namespace: n, name: "report" });
     expect(cj.spec?.suspend).toBe(false);

@@ -51,6 +51,8 @@ export interface ControlPlaneSeed {
 
 export interface WorkloadSeed {
   replicas?: number;
+  /** Stands for spec.template (an image, say): changing it is a deploy. */
+  template?: string;
   suspend?: boolean;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
@@ -69,6 +71,8 @@ export class FakeKube implements KubeClient {
   autoReady = true;
   private resourceVersion = 1;
   private uid = 1;
+  /** Standing denials (an admission policy): every matching patch fails with `code` until lifted. */
+  private readonly denials: { match: (ref: ObjectRef) => boolean; code: number }[] = [];
   private readonly failures: {
     operation: FakeOperation;
     failure: InjectedFailure;
@@ -83,6 +87,16 @@ export class FakeKube implements KubeClient {
   /** The next call of `operation` (optionally only for an object matching `match`) fails once. */
   failNext(operation: FakeOperation, failure: InjectedFailure, match?: (ref: ObjectRef) => boolean): void {
     this.failures.push({ operation, failure, match });
+  }
+
+  /** Every patch of an object matching `match` fails with `code` (an admission policy) until the returned lift(). */
+  denyPatches(match: (ref: ObjectRef) => boolean, code = 403): () => void {
+    const denial = { match, code };
+    this.denials.push(denial);
+    return () => {
+      const index = this.denials.indexOf(denial);
+      if (index >= 0) this.denials.splice(index, 1);
+    };
   }
 
   /** The N-th write from now (1-based) throws SimulatedCrash without being applied; earlier writes stay applied. */
@@ -136,8 +150,75 @@ export class FakeKube implements KubeClient {
       readyReplicas: replicas,
       suspend: kind === "CronJob" ? (seed.suspend ?? false) : null,
       scaleTarget: kind === "ScaledObject" ? (seed.scaleTarget ?? { kind: "Deployment", name }) : null,
+      specFingerprint: seed.template ?? "v1",
     });
     this.notify("workloads", "added", kind, namespace, name, seed.labels ?? {});
+    if (kind === "ScaledObject") this.kedaReconcile(namespace, name);
+  }
+
+  /** Someone deletes a workload (e.g. a ScaledObject while asleep): KEDA leaves its target as it is. */
+  deleteWorkload(namespace: string, kind: WorkloadKind, name: string): void {
+    this.workloads.delete(this.workloadKey(kind, namespace, name));
+    this.notify("workloads", "deleted", kind, namespace, name, {});
+  }
+
+  /** A person or pipeline changes spec.template (a deploy): generation and fingerprint change. */
+  deploy(namespace: string, kind: WorkloadKind, name: string, template: string): void {
+    const workload = this.workloads.get(this.workloadKey(kind, namespace, name));
+    if (!workload) throw new Error(`no ${kind} ${namespace}/${name} in the fake`);
+    workload.specFingerprint = template;
+    workload.meta.generation++;
+    workload.meta.resourceVersion = String(this.resourceVersion++);
+    this.notify("workloads", "modified", kind, namespace, name, workload.meta.labels);
+  }
+
+  /**
+   * An autoscaler (HPA, or KEDA's HPA) sets spec.replicas through the scale subresource: generation
+   * changes, the spec without replicas does not. Refused (as KEDA would not scale) while a
+   * ScaledObject driving it is paused.
+   */
+  autoscale(namespace: string, kind: "Deployment" | "StatefulSet", name: string, replicas: number): void {
+    const paused = [...this.workloads.values()].some(
+      (w) =>
+        w.kind === "ScaledObject" &&
+        w.meta.namespace === namespace &&
+        w.scaleTarget?.kind === kind &&
+        w.scaleTarget.name === name &&
+        kedaPause(w.meta.annotations) !== "active",
+    );
+    if (paused) return;
+    this.setScale(namespace, kind, name, replicas);
+  }
+
+  /**
+   * KEDA's documented pause semantics (keda-docs "Pause autoscaling"): `paused-replicas: N` scales the
+   * target to N and pauses; `paused: "true"` pauses at the current count; with both, paused-replicas
+   * wins; with neither (or `paused: "false"`) KEDA autoscales again. Applied whenever the ScaledObject
+   * changes, as KEDA's operator reconciles it on annotation changes.
+   */
+  private kedaReconcile(namespace: string, name: string): void {
+    const so = this.workloads.get(this.workloadKey("ScaledObject", namespace, name));
+    if (!so?.scaleTarget) return;
+    const pause = kedaPause(so.meta.annotations);
+    if (typeof pause === "number") {
+      const kind = so.scaleTarget.kind === "StatefulSet" ? "StatefulSet" : "Deployment";
+      this.setScale(namespace, kind, so.scaleTarget.name, pause);
+    }
+  }
+
+  private setScale(
+    namespace: string,
+    kind: "Deployment" | "StatefulSet",
+    name: string,
+    replicas: number,
+  ): void {
+    const target = this.workloads.get(this.workloadKey(kind, namespace, name));
+    if (!target || target.replicas === replicas) return;
+    target.replicas = replicas;
+    target.readyReplicas = replicas;
+    target.meta.generation++;
+    target.meta.resourceVersion = String(this.resourceVersion++);
+    this.notify("workloads", "modified", kind, namespace, name, target.meta.labels);
   }
 
   addPod(
@@ -145,11 +226,36 @@ export class FakeKube implements KubeClient {
     name: string,
     labels: Record<string, string>,
     requests: { cpu: string; memory: string },
+    extra: { owner?: { kind: string; name: string }; phase?: string } = {},
   ): void {
+    const owner = extra.owner;
     this.pods.set(key(namespace, name), {
-      metadata: { namespace, name, labels },
+      metadata: {
+        namespace,
+        name,
+        labels,
+        uid: `pod-uid-${this.uid++}`,
+        ...(owner
+          ? {
+              ownerReferences: [
+                { apiVersion: "apps/v1", kind: owner.kind, name: owner.name, uid: "x", controller: true },
+              ],
+            }
+          : {}),
+      },
       spec: { containers: [{ name: "main", resources: { requests } }] },
+      ...(extra.phase ? { status: { phase: extra.phase } } : {}),
     });
+  }
+
+  /** A pod's status changes (kwok marking it Ready): no spec, no identity change. */
+  setPodPhase(namespace: string, name: string, phase: string): void {
+    const pod = this.pods.get(key(namespace, name));
+    if (pod) pod.status = { ...pod.status, phase };
+  }
+
+  removePod(namespace: string, name: string): void {
+    this.pods.delete(key(namespace, name));
   }
 
   setVclusterConfig(namespace: string, release: string, yaml: string): void {
@@ -290,6 +396,10 @@ export class FakeKube implements KubeClient {
   }
 
   private maybeFail(operation: FakeOperation, ref?: ObjectRef): void {
+    const denial =
+      operation === "patch" && ref !== undefined ? this.denials.find((d) => d.match(ref)) : undefined;
+    if (denial && ref)
+      throw new KubeError(operation, describeRef(ref), denial.code, "denied by admission policy (injected)");
     const index = this.failures.findIndex(
       (f) => f.operation === operation && (!f.match || (ref !== undefined && f.match(ref))),
     );
@@ -356,6 +466,7 @@ export class FakeKube implements KubeClient {
       object.suspend = patch.suspend;
     }
     meta.resourceVersion = String(this.resourceVersion++);
+    if (ref.kind === "ScaledObject") this.kedaReconcile(ref.namespace, ref.name);
     const resource: WatchedResource =
       ref.kind === "Namespace" ? "namespaces" : object && "release" in object ? "controlPlanes" : "workloads";
     this.notify(resource, "modified", ref.kind, meta.namespace, meta.name, meta.labels);
@@ -373,6 +484,16 @@ export class FakeKube implements KubeClient {
     for (const watcher of this.watchers)
       watcher({ resource, type, kind, namespace, name, labels: { ...labels } });
   }
+}
+
+/** A ScaledObject's pause state by KEDA's rules: a count to hold the target at, "hold" (current count), or "active". */
+function kedaPause(annotations: Readonly<Record<string, string>>): number | "hold" | "active" {
+  const replicas = annotations["autoscaling.keda.sh/paused-replicas"];
+  if (replicas !== undefined) {
+    const n = Number(replicas);
+    if (Number.isInteger(n) && n >= 0) return n;
+  }
+  return annotations["autoscaling.keda.sh/paused"] === "true" ? "hold" : "active";
 }
 
 function parseSelector(selector: string | undefined): Record<string, string> {

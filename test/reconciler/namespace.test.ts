@@ -31,7 +31,7 @@ const wake = (h: ReturnType<typeof harness>) =>
   );
 
 describe("namespace targets", () => {
-  it("sleeps every workload, leaving excluded ones and KEDA-driven Deployments to their owners", async () => {
+  it("sleeps every workload but excluded ones; a KEDA-driven Deployment is scaled and its ScaledObject paused", async () => {
     const h = namespaceSetup();
     h.clock.ms = T0 + HOUR;
     await h.reconciler.reconcileAll();
@@ -51,7 +51,10 @@ describe("namespace targets", () => {
     expect(
       h.kube.workload("team", "ScaledObject", "worker").meta.annotations[Annotations.kedaPausedReplicas],
     ).toBe("0");
-    expect(h.kube.workload("team", "Deployment", "worker").replicas).toBe(4);
+    // Its own count is recorded on it, so a ScaledObject deleted while asleep loses nothing.
+    const worker = h.kube.workload("team", "Deployment", "worker");
+    expect(worker.replicas).toBe(0);
+    expect(worker.meta.annotations[Annotations.originalReplicas]).toBe("4");
     expect(h.reconciler.views()).toMatchObject([{ kind: "namespace", name: "team", state: "asleep" }]);
   });
 
@@ -123,20 +126,20 @@ describe("namespace targets", () => {
     expect(h.kube.workload("team", "Deployment", "new").replicas).toBe(2);
   });
 
-  it("counts a change to a workload made by someone else while awake as activity, at most once a minute", async () => {
+  it("counts a deploy (a new template) made by someone else while awake as activity, at most once a minute", async () => {
     const h = namespaceSetup();
     await h.reconciler.reconcileAll();
     h.clock.ms = T0 + 30 * 60_000;
-    h.kube.externalPatch({ kind: "Deployment", namespace: "team", name: "web" }, { replicas: 5 });
+    h.kube.deploy("team", "Deployment", "web", "v2");
     await h.reconciler.reconcileAll();
     expect(h.kube.namespace("team").meta.annotations[Annotations.lastActivity]).toBe(iso(T0 + 30 * 60_000));
     h.clock.ms += 10_000;
-    h.kube.externalPatch({ kind: "Deployment", namespace: "team", name: "web" }, { replicas: 6 });
+    h.kube.deploy("team", "Deployment", "web", "v3");
     await h.reconciler.reconcileAll();
     expect(h.kube.namespace("team").meta.annotations[Annotations.lastActivity]).toBe(iso(T0 + 30 * 60_000));
     h.clock.ms = T0 + HOUR + 60_000;
     await h.reconciler.reconcileAll();
-    expect(h.kube.workload("team", "Deployment", "web").replicas).toBe(6);
+    expect(h.kube.workload("team", "Deployment", "web").replicas).toBe(3);
   });
 
   it("finishes a sleep and a wake interrupted after every write, restoring every count", async () => {
