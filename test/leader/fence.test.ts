@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { ApiServerKubeClient } from "../../src/kube/client.js";
 import { KubeError } from "../../src/kube/types.js";
 import { fenceWrites, WRITE_OPERATIONS } from "../../src/leader/fence.js";
 import { Annotations } from "../../src/policy/annotations.js";
@@ -55,15 +56,16 @@ describe("fenceWrites", () => {
     expect(kube.writes).toHaveLength(1);
   });
 
-  it("classifies every KubeClient operation of the fake as a read or a write", () => {
-    const operations = Object.getOwnPropertyNames(FakeKube.prototype).filter(
+  it("classifies every operation of the real API client as a read or a write", () => {
+    // The real client, not the fake: the fake also has test controls (deleteWorkload, ...).
+    const operations = Object.getOwnPropertyNames(ApiServerKubeClient.prototype).filter(
       (name) =>
         name !== "constructor" &&
-        ["list", "get", "read", "watch", "patch", "delete", "record"].some((prefix) =>
+        ["list", "get", "read", "watch", "patch", "delete", "record", "create", "update"].some((prefix) =>
           name.startsWith(prefix),
         ),
     );
-    const writes = operations.filter((name) => /^(patch|delete|record)/.test(name));
+    const writes = operations.filter((name) => /^(patch|delete|record|create|update)/.test(name));
     expect(writes.sort()).toEqual([...WRITE_OPERATIONS].sort());
   });
 
