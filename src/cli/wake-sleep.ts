@@ -10,8 +10,8 @@ export interface WakeSleepActions {
   resolve(namespace: string, name: string): Promise<TargetRef>;
   /** Records the wake or sleep request (or `force`/`force-until` when `forMs` is given). */
   request(ref: TargetRef, now: number, forMs: number | undefined): Promise<void>;
-  /** The target's current view: observed state, policy's wish, reason, policy errors. */
-  inspect(ref: TargetRef, now: number): Promise<TargetView>;
+  /** The target's current view: observed state, policy's wish, reason, policy errors; null when it is no target. */
+  inspect(ref: TargetRef, now: number): Promise<TargetView | null>;
 }
 
 export interface WakeSleepOptions {
@@ -82,10 +82,23 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
 
   let lastLine = "";
   let lastLineAt = 0;
+  // A target Slumber put to sleep that has left the managed set (opted out, namespace excluded, now hosting a
+  // virtual cluster) is woken by the agent before it is let go: a wake waits for that, then it is no target.
+  let sawReleasedAsleep = false;
   for (;;) {
     const now = clock.now();
     const view = await actions.inspect(ref, now);
     const waited = now - startedAt;
+    if (view === null || view.state === "unmanaged") {
+      if (want === "awake" && sawReleasedAsleep) {
+        progress(
+          `${verb}: ${describeTarget(ref)} is awake and no longer managed by Slumber (after ${seconds(waited)})`,
+        );
+        return ExitCode.ok;
+      }
+      if (view === null)
+        throw new CliError(`${describeTarget(ref)} is not a Slumber target`, ExitCode.failure);
+    }
     if (view.state === want) {
       progress(`${verb}: ${describeTarget(ref)} is ${want} (after ${seconds(waited)})`);
       return ExitCode.ok;
@@ -97,13 +110,14 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
         ExitCode.failure,
       );
     }
-    if (view.desired === "unmanaged" || view.state === "unmanaged") {
+    if (want === "awake" && view.state === "asleep" && view.desired === "unmanaged") {
+      sawReleasedAsleep = true;
+    } else if (view.desired === "unmanaged" || view.state === "unmanaged") {
       throw new CliError(
         `${describeTarget(ref)} is not managed by Slumber: ${view.reason}`,
         ExitCode.failure,
       );
-    }
-    if (view.desired !== want) {
+    } else if (view.desired !== want) {
       throw new CliError(`${describeTarget(ref)} stays ${view.desired}: ${view.reason}`, ExitCode.failure);
     }
     if (waited >= timeoutMs) {

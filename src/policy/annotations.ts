@@ -53,11 +53,18 @@ export const Annotations = {
   asleepSecondsTotal: "slumber.dev/asleep-seconds-total",
   hourlyCostSource: "slumber.dev/hourly-cost-source",
   kedaPausedBySlumber: "slumber.dev/keda-paused",
+  /**
+   * On a control plane: its metadata.generation when Slumber wrote its pause record. Replicas above 0 at that
+   * same generation are a sleep interrupted before its scale-down; at a later one, a revert (issue 6 item 7).
+   */
+  pausedGeneration: "slumber.dev/paused-generation",
 
   // §4 `vcluster pause` compatibility
   loftPaused: "loft.sh/paused",
   loftPausedReplicas: "loft.sh/paused-replicas",
   loftPausedDate: "loft.sh/paused-date",
+  /** Written instead of `loft.sh/paused` by `vcluster restore` and `vcluster certs rotate` while they hold the plane. */
+  loftRestoring: "loft.sh/restoring",
 
   // §4 KEDA
   kedaPausedReplicas: "autoscaling.keda.sh/paused-replicas",
@@ -86,6 +93,7 @@ export const SLUMBER_STATE_KEYS = [
   "asleep-seconds-total",
   "hourly-cost-source",
   "keda-paused",
+  "paused-generation",
 ] as const;
 
 /** The `sleepmode.loft.sh/` policy keys Slumber reads as fallbacks (SPEC §2). */
