@@ -99,7 +99,10 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
       if (view === null)
         throw new CliError(`${describeTarget(ref)} is not a Slumber target`, ExitCode.failure);
     }
-    if (view.state === want) {
+    // Asleep but no longer managed (and no policy error): the agent is about to wake it.
+    const released =
+      view.state === "asleep" && view.desired === "unmanaged" && view.policyErrors.length === 0;
+    if (view.state === want && !released) {
       progress(`${verb}: ${describeTarget(ref)} is ${want} (after ${seconds(waited)})`);
       return ExitCode.ok;
     }
@@ -110,7 +113,7 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
         ExitCode.failure,
       );
     }
-    if (want === "awake" && view.state === "asleep" && view.desired === "unmanaged") {
+    if (want === "awake" && released) {
       sawReleasedAsleep = true;
     } else if (view.desired === "unmanaged" || view.state === "unmanaged") {
       throw new CliError(
