@@ -74,12 +74,16 @@ export async function evaluateVcluster(
   plane: ControlPlane,
   namespace: NamespaceObject,
   now: number,
+  /** Every Namespace, when the caller has just listed them: spares a list per pass for multi-namespace mode. */
+  allNamespaces?: readonly NamespaceObject[],
 ): Promise<Evaluated> {
   const host = plane.meta.namespace;
   const [configYaml, pods, managedNamespaces, companions] = await Promise.all([
     kube.readVclusterConfig(host, plane.release),
     kube.listPods(host),
-    kube.listNamespaces(managedNamespaceSelector(host, plane.release)),
+    allNamespaces
+      ? Promise.resolve(allNamespaces.filter(labelledFor(managedNamespaceSelector(host, plane.release))))
+      : kube.listNamespaces(managedNamespaceSelector(host, plane.release)),
     // As the CLI: companions are paused with a Deployment control plane only.
     plane.kind === "Deployment" ? kube.listCompanions(host, plane.release) : Promise.resolve([]),
   ]);
@@ -123,6 +127,13 @@ export async function evaluateVcluster(
     asleep: isPaused(plane),
   };
 }
+
+/** Matches objects against an equality selector `key=value[,key=value]`. */
+const labelledFor = (selector: string) => {
+  const terms = selector.split(",").map((term) => term.split("=") as [string, string]);
+  return (object: { meta: { labels: Readonly<Record<string, string>> } }) =>
+    terms.every(([key, value]) => object.meta.labels[key] === value);
+};
 
 const COMPANION_APPS = new Set(["vcluster-etcd", "vcluster-api", "vcluster-controller"]);
 

@@ -156,7 +156,7 @@ export class Reconciler {
         key: targetKey(ref),
         run: () =>
           this.exclusive(ref, (waited) =>
-            waited ? this.reconcileFresh(ref) : this.reconcileVcluster(plane, namespace),
+            waited ? this.reconcileFresh(ref) : this.reconcileVcluster(plane, namespace, namespaces),
           ),
       });
     }
@@ -354,16 +354,24 @@ export class Reconciler {
 
   // --- one target ---------------------------------------------------------------------------------
 
-  private reconcileVcluster(plane: ControlPlane, namespace: NamespaceObject): Promise<void> {
+  private reconcileVcluster(
+    plane: ControlPlane,
+    namespace: NamespaceObject,
+    allNamespaces?: readonly NamespaceObject[],
+  ): Promise<void> {
     const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
     return this.stepUntilDone(
       ref,
       plane,
       async (current, now) => {
-        let evaluated = (await evaluateVcluster(this.kube, this.config, current, namespace, now)) as Extract<
-          Evaluated,
-          { kind: "vcluster" }
-        >;
+        let evaluated = (await evaluateVcluster(
+          this.kube,
+          this.config,
+          current,
+          namespace,
+          now,
+          allNamespaces,
+        )) as Extract<Evaluated, { kind: "vcluster" }>;
         if (this.namespaceExcluded(ref.namespace))
           evaluated = unmanagedBecause(
             evaluated,

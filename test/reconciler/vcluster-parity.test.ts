@@ -280,18 +280,50 @@ describe("issue 6 item 10: parity with `vcluster pause`/`resume` v0.36", () => {
     expect(h.kube.workload("vc-a", "StatefulSet", "a-etcd").replicas).toBe(3);
   });
 
-  it("(b) deletes the pods of the namespaces a multi-namespace vcluster manages, and no others", async () => {
-    const h = statefulSetVcluster();
-    h.kube.addNamespace("team-x", {}, { [SYNCED]: "vc-a-x-a" });
-    h.kube.addPod("team-x", "api-1", { app: "api" }, { cpu: "1", memory: "1Gi" });
-    h.kube.addNamespace("other-x", {}, { [SYNCED]: "vc-b-x-a" });
-    h.kube.addPod("other-x", "api-1", { app: "api" }, { cpu: "1", memory: "1Gi" });
+  it.each([
+    ["a full pass", (h: ReturnType<typeof harness>) => h.reconciler.reconcileAll()],
+    [
+      "a watch-triggered pass",
+      async (h: ReturnType<typeof harness>) => {
+        await h.reconciler.reconcileTarget({ kind: "vcluster", namespace: "vc-a", name: "a" });
+      },
+    ],
+  ])(
+    "(b) deletes the pods of the namespaces a multi-namespace vcluster manages, and no others (%s)",
+    async (_, pass) => {
+      const h = statefulSetVcluster();
+      h.kube.addNamespace("team-x", {}, { [SYNCED]: "vc-a-x-a" });
+      h.kube.addPod("team-x", "api-1", { app: "api" }, { cpu: "1", memory: "1Gi" });
+      h.kube.addNamespace("other-x", {}, { [SYNCED]: "vc-b-x-a" });
+      h.kube.addPod("other-x", "api-1", { app: "api" }, { cpu: "1", memory: "1Gi" });
+      h.clock.ms = T0 + HOUR;
+      await pass(h);
+      expect([...h.kube.pods.keys()].sort()).toEqual(["other-x/api-1", "vc-a/a-0"]);
+      h.kube.clearWrites();
+      await pass(h);
+      expect(h.kube.writes).toEqual([]);
+    },
+  );
+
+  it("(b) finds managed namespaces by vcluster's SafeConcatName when <NS>-x-<NAME> is over 63 characters", async () => {
+    const h = harness();
+    const host = `vcluster-${"h".repeat(40)}`;
+    const release = "r".repeat(30);
+    h.kube.addControlPlane({
+      namespace: host,
+      release,
+      annotations: { [Annotations.sleepAfter]: "1h", [Annotations.lastActivity]: iso(T0) },
+    });
+    // translate.SafeConcatName(host, "x", release): first 52 characters, "-", 10 hex of sha256 of the whole.
+    const full = `${host}-x-${release}`;
+    const { createHash } = await import("node:crypto");
+    const marker = `${full.slice(0, 52)}-${createHash("sha256").update(full).digest("hex").slice(0, 10)}`;
+    expect(marker).toHaveLength(63);
+    h.kube.addNamespace("long-x", {}, { [SYNCED]: marker });
+    h.kube.addPod("long-x", "api-1", { app: "api" }, { cpu: "1", memory: "1Gi" });
     h.clock.ms = T0 + HOUR;
     await h.reconciler.reconcileAll();
-    expect([...h.kube.pods.keys()].sort()).toEqual(["other-x/api-1", "vc-a/a-0"]);
-    h.kube.clearWrites();
-    await h.reconciler.reconcileAll();
-    expect(h.kube.writes).toEqual([]);
+    expect(h.kube.pods.has("long-x/api-1")).toBe(false);
   });
 
   it("(c) leaves a plane alone while `vcluster restore` holds it (loft.sh/restoring), counting it as paused", async () => {
