@@ -455,7 +455,7 @@ export class Reconciler {
       // its sleeping-since stays forever and the savings of a running cluster keep growing.
       const ours = e.annotations[Annotations.sleepingSince] !== undefined;
       const step = ours
-        ? (planVclusterWake(e.plane, e.parts, now) ?? planVclusterAdoption(e.plane, now))
+        ? (planVclusterWake(e.plane, e.parts, now) ?? planVclusterAdoption(e.plane, now, e.hourlyCost))
         : null;
       if (step) return step;
       // Ours but held by a restore: still ours to wake later. Anything else is no target: no view, no series.
@@ -463,7 +463,7 @@ export class Reconciler {
       this.forget(targetKey(e.ref));
       return "done";
     }
-    const adoption = planVclusterAdoption(e.plane, now);
+    const adoption = planVclusterAdoption(e.plane, now, e.hourlyCost);
     if (adoption) return adoption;
     if (e.noRecordedUse) return this.lastWakeStep(e, now);
     if (e.decision.state === "asleep") {

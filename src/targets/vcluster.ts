@@ -99,7 +99,8 @@ export function wakeReplicas(object: Annotated & { replicas: number | null }, co
 /**
  * Someone else's pause or resume, told apart from ours by `slumber.dev/sleeping-since`, which Slumber
  * writes in the same patch as `loft.sh/paused`:
- * - paused, no sleeping-since: `vcluster pause` → adopted as a manual sleep (a sleep event for the policy), dated
+ * - paused, no sleeping-since: `vcluster pause` → adopted as a manual sleep (a sleep event for the policy) with
+ *   a cost snapshot of what was still running, dated
  *   when Slumber first sees it: the CLI's `paused-date` is local wall time with a literal `Z`, hours off west or
  *   east of UTC, and would date the sleep before recent use (which then wakes it at once) and inflate savings;
  * - sleeping-since, not paused: `vcluster resume`/`connect` → a deliberate wake, recorded as last-wake (use);
@@ -108,7 +109,7 @@ export function wakeReplicas(object: Annotated & { replicas: number | null }, co
  *   behind. A deliberate wake too; a revert (GitOps) keeps the pause annotations.
  * Nothing while a restore holds the plane.
  */
-export function planVclusterAdoption(plane: ControlPlane, now: number): Step | null {
+export function planVclusterAdoption(plane: ControlPlane, now: number, hourlyCost: number): Step | null {
   const annotations = plane.meta.annotations;
   if (isRestoring(plane)) return null;
   const ours = annotations[Annotations.sleepingSince] !== undefined;
@@ -137,16 +138,15 @@ export function planVclusterAdoption(plane: ControlPlane, now: number): Step | n
     };
   }
   if (paused && !ours) {
-    const at = formatTimestamp(now);
     return {
       action: "patch",
       purpose: "adoptPause",
       ref: controlPlaneRef(plane),
       patch: {
+        // With the cost snapshot, so its savings count like those of Slumber's own sleeps (from now on only).
         annotations: {
-          [Annotations.manualSleep]: at,
-          [Annotations.sleepingSince]: at,
-          [Annotations.sleepReason]: "manual",
+          [Annotations.manualSleep]: formatTimestamp(now),
+          ...sleepRecord(annotations, now, "manual", hourlyCost),
         },
         resourceVersion: plane.meta.resourceVersion,
       },

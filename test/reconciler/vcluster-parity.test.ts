@@ -132,7 +132,8 @@ describe("issue 6 item 4: a `vcluster pause` is dated when Slumber first sees it
     expect(plane.meta.annotations[Annotations.sleepingSince]).toBe(iso(T0 + 5_000));
     const view = restarted.reconciler.views()[0];
     expect(view?.state).toBe("asleep");
-    const cost = Number(plane.meta.annotations[Annotations.hourlyCostSnapshot] ?? "0");
+    const cost = Number(plane.meta.annotations[Annotations.hourlyCostSnapshot]);
+    expect(cost).toBeCloseTo(price(0.2, 0.25) + price(1, 1), 6); // plane + synced pod, still there when seen
     expect(view?.savedSoFar).toBeCloseTo((cost * (HOUR - 5_000)) / HOUR, 9);
   });
 
