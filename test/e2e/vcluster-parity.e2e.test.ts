@@ -282,7 +282,15 @@ describe("issue 6: vcluster parity on a real API server", () => {
       name: "multi",
       annotations: { "slumber.dev/sleep-after": "30m", ...idle },
     });
+    // Not opted in (manage: annotated): no target, so no series (issue 6 item 9).
+    await createVcluster(admin, { namespace: ns, name: "bystander" });
     await waitFor("multi asleep", 60_000, vclusterAsleep(admin, ns, "multi"));
+    await waitFor("multi's series", 20_000, async () =>
+      (await metricsText(agent)).includes(
+        `slumber_target_asleep{kind="vcluster",namespace="${ns}",name="multi"} 1`,
+      ),
+    );
+    expect(await metricsText(agent)).not.toContain(`name="bystander"`);
     await waitFor("the managed namespace's pod deleted", 30_000, async () => {
       const pods = await admin.core.listNamespacedPod({ namespace: managed });
       return pods.items.every((p) => p.metadata?.deletionTimestamp);
