@@ -182,8 +182,6 @@ function wakeSleepCommand(
         apiErrors.length = 0;
         const view = await inspectTarget(kube, config, ref, now);
         throwIfApiErrors(apiErrors, `cannot read ${ref.namespace}/${ref.name}`);
-        if (view === null)
-          throw new CliError(`${ref.namespace}/${ref.name} is no longer a target`, ExitCode.failure);
         return view;
       };
       const common = {

@@ -11,7 +11,7 @@ export interface WakeSleepActions {
   /** Records the wake or sleep request (or `force`/`force-until` when `forMs` is given). */
   request(ref: TargetRef, now: number, forMs: number | undefined): Promise<void>;
   /** The target's current view: observed state, policy's wish, reason, policy errors. */
-  inspect(ref: TargetRef, now: number): Promise<TargetView>;
+  inspect(ref: TargetRef, now: number): Promise<TargetView | null>;
 }
 
 export interface WakeSleepOptions {
@@ -82,24 +82,28 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
 
   let lastLine = "";
   let lastLineAt = 0;
+  // A target Slumber put to sleep that has left the managed set (opted out, namespace excluded, now hosting a
+  // virtual cluster) is woken by the agent before it is let go: a wake waits for that, then it is no target.
+  let sawReleasedAsleep = false;
   for (;;) {
     const now = clock.now();
     const view = await actions.inspect(ref, now);
     const waited = now - startedAt;
-    const verdict = judge(ref, view, want);
+    const verdict = judge(ref, view, want, sawReleasedAsleep);
     if (verdict.kind === "reached") {
-      progress(`${verb}: ${describeTarget(ref)} is ${want} (after ${seconds(waited)})`);
+      progress(`${verb}: ${describeTarget(ref)} is ${verdict.state ?? want} (after ${seconds(waited)})`);
       return ExitCode.ok;
     }
     if (verdict.kind === "refused") throw new CliError(verdict.message, ExitCode.failure);
+    sawReleasedAsleep ||= verdict.released;
     if (waited >= timeoutMs) {
       throw new CliError(
-        `${describeTarget(ref)} is still ${view.state} after ${seconds(waited)} (${view.reason}); ` +
+        `${describeTarget(ref)} is still ${verdict.view.state} after ${seconds(waited)} (${verdict.view.reason}); ` +
           "is `slumber run` running against this cluster?",
         ExitCode.timeout,
       );
     }
-    const line = `${verb}: ${describeTarget(ref)} is ${view.state}, becoming ${want} (${view.reason})`;
+    const line = `${verb}: ${describeTarget(ref)} is ${verdict.view.state}, becoming ${want} (${verdict.view.reason})`;
     if (line !== lastLine || now - lastLineAt >= progressEveryMs) {
       progress(`${line} [${seconds(waited)}]`);
       lastLine = line;
@@ -109,11 +113,29 @@ export async function wakeOrSleep(options: WakeSleepOptions, env: WakeSleepEnv):
   }
 }
 
-type Verdict = { kind: "reached" } | { kind: "waiting" } | { kind: "refused"; message: string };
+type Verdict =
+  | { kind: "reached"; state?: string }
+  | { kind: "waiting"; view: TargetView; released: boolean }
+  | { kind: "refused"; message: string };
 
-/** Whether a target has reached `want`, is on its way, or will not get there (and why). */
-function judge(ref: TargetRef, view: TargetView, want: DesiredState): Verdict {
-  if (view.state === want) return { kind: "reached" };
+/**
+ * Whether a target has reached `want`, is on its way, or will not get there (and why). `sawReleasedAsleep`: an
+ * earlier look found it asleep and leaving the managed set, so no longer being a target means it was woken.
+ */
+function judge(
+  ref: TargetRef,
+  view: TargetView | null,
+  want: DesiredState,
+  sawReleasedAsleep: boolean,
+): Verdict {
+  if (view === null || view.state === "unmanaged") {
+    if (want === "awake" && sawReleasedAsleep)
+      return { kind: "reached", state: "awake and no longer managed by Slumber" };
+    if (view === null) return { kind: "refused", message: `${describeTarget(ref)} is not a Slumber target` };
+  }
+  // Asleep but no longer managed (and no policy error): the agent is about to wake it.
+  const released = view.state === "asleep" && view.desired === "unmanaged" && view.policyErrors.length === 0;
+  if (view.state === want && !released) return { kind: "reached" };
   if (view.policyErrors.length > 0) {
     const errors = view.policyErrors.map((e) => `${e.key}="${e.value}": ${e.message}`).join("; ");
     return {
@@ -121,18 +143,19 @@ function judge(ref: TargetRef, view: TargetView, want: DesiredState): Verdict {
       message: `${describeTarget(ref)} is left as it is because of policy errors: ${errors}`,
     };
   }
+  if (want === "awake" && released) return { kind: "waiting", view, released };
   if (view.desired === "unmanaged" || view.state === "unmanaged")
     return { kind: "refused", message: `${describeTarget(ref)} is not managed by Slumber: ${view.reason}` };
   if (view.desired !== want)
     return { kind: "refused", message: `${describeTarget(ref)} stays ${view.desired}: ${view.reason}` };
-  return { kind: "waiting" };
+  return { kind: "waiting", view, released: false };
 }
 
 export interface WakeAllActions {
   /** Every target's current view (what `slumber status` lists). */
   list(now: number): Promise<TargetView[]>;
   request(ref: TargetRef, now: number, forMs: number | undefined): Promise<void>;
-  inspect(ref: TargetRef, now: number): Promise<TargetView>;
+  inspect(ref: TargetRef, now: number): Promise<TargetView | null>;
 }
 
 /**
@@ -154,6 +177,7 @@ export async function wakeAll(
   }
   const failures = new Map<string, string>();
   const waiting = new Map<string, TargetRef>();
+  const released = new Set<string>();
   for (const view of managed) {
     const ref: TargetRef = { kind: view.kind, namespace: view.namespace, name: view.name };
     try {
@@ -175,11 +199,14 @@ export async function wakeAll(
     for (const [name, ref] of waiting) {
       let verdict: Verdict;
       try {
-        verdict = judge(ref, await actions.inspect(ref, now), "awake");
+        verdict = judge(ref, await actions.inspect(ref, now), "awake", released.has(name));
       } catch (error) {
         verdict = { kind: "refused", message: `${name}: ${(error as Error).message}` };
       }
-      if (verdict.kind === "waiting") continue;
+      if (verdict.kind === "waiting") {
+        if (verdict.released) released.add(name);
+        continue;
+      }
       waiting.delete(name);
       if (verdict.kind === "reached")
         progress(`wake --all: ${name} is awake (after ${seconds(now - startedAt)})`);

@@ -38,6 +38,10 @@ import {
 } from "./types.js";
 
 export const CONTROL_PLANE_SELECTOR = "app=vcluster";
+/** vcluster's lifecycle package finds a Deployment control plane's companions by `app` and `release`. */
+const COMPANION_LABEL = "app";
+const ETCD_APP = "vcluster-etcd";
+const DEPLOYMENT_COMPANION_APPS = ["vcluster-api", "vcluster-controller"] as const;
 export const REPORTING_CONTROLLER = "slumber";
 const KEDA = { group: "keda.sh", version: "v1alpha1", plural: "scaledobjects" } as const;
 /** How long a "KEDA is not installed" answer is trusted before asking again. */
@@ -250,8 +254,10 @@ export class ApiServerKubeClient implements KubeClient {
     return deployment ? normalizeControlPlane(deployment, "Deployment") : null;
   }
 
-  async listNamespaces(): Promise<NamespaceObject[]> {
-    const list = await call("list", "Namespaces", () => this.core.listNamespace());
+  async listNamespaces(labelSelector?: string): Promise<NamespaceObject[]> {
+    const list = await call("list", `Namespaces${labelSelector ? ` (${labelSelector})` : ""}`, () =>
+      this.core.listNamespace({ labelSelector }),
+    );
     return list.items.map((ns: V1Namespace) => ({ meta: normalizeMeta(ns.metadata) }));
   }
 
@@ -305,6 +311,28 @@ export class ApiServerKubeClient implements KubeClient {
     const object = `Pods in ${namespace}${labelSelector ? ` (${labelSelector})` : ""}`;
     const list = await call("list", object, () => this.core.listNamespacedPod({ namespace, labelSelector }));
     return list.items;
+  }
+
+  async listCompanions(namespace: string, release: string): Promise<Workload[]> {
+    const object = `vcluster ${namespace}/${release}`;
+    const [sets, deployments] = await Promise.all([
+      call("list etcd StatefulSet of", object, () =>
+        this.apps.listNamespacedStatefulSet({
+          namespace,
+          labelSelector: `${COMPANION_LABEL}=${ETCD_APP},release=${release}`,
+        }),
+      ),
+      call("list api/controller Deployments of", object, () =>
+        this.apps.listNamespacedDeployment({
+          namespace,
+          labelSelector: `${COMPANION_LABEL} in (${DEPLOYMENT_COMPANION_APPS.join(",")}),release=${release}`,
+        }),
+      ),
+    ]);
+    return [
+      ...sets.items.map((s) => normalizeScalable(s, "StatefulSet")),
+      ...deployments.items.map((d) => normalizeScalable(d, "Deployment")),
+    ];
   }
 
   async deletePod(namespace: string, name: string): Promise<void> {

@@ -108,11 +108,18 @@ export interface KubeClient {
   listControlPlanes(): Promise<ControlPlane[]>;
   /** The control plane of release `release` in `namespace`, or null. */
   getControlPlane(namespace: string, release: string): Promise<ControlPlane | null>;
-  listNamespaces(): Promise<NamespaceObject[]>;
+  /** Every Namespace, or those matching `labelSelector` (equality terms, comma-separated). */
+  listNamespaces(labelSelector?: string): Promise<NamespaceObject[]>;
   getNamespace(name: string): Promise<NamespaceObject | null>;
   /** Deployments, StatefulSets, CronJobs, and ScaledObjects when the KEDA CRD is installed. */
   listWorkloads(namespace: string): Promise<Workload[]>;
   listPods(namespace: string, labelSelector?: string): Promise<V1Pod[]>;
+  /**
+   * What `vcluster pause` scales together with a Deployment control plane of `release`: the
+   * `app=vcluster-etcd` StatefulSet and the `app=vcluster-api` / `app=vcluster-controller` Deployments
+   * labelled `release=RELEASE` in `namespace`.
+   */
+  listCompanions(namespace: string, release: string): Promise<Workload[]>;
   /** Deletes one pod; a pod that is already gone is not an error. */
   deletePod(namespace: string, name: string): Promise<void>;
   /** `config.yaml` of Secret `vc-config-RELEASE`, decoded; null when absent. */

@@ -55,11 +55,18 @@ export const Annotations = {
   kedaPausedBySlumber: "slumber.dev/keda-paused",
   /** On a ScaledObject Slumber paused: the owners' own `paused-replicas`, restored on wake (absent: none). */
   originalKedaPausedReplicas: "slumber.dev/original-paused-replicas",
+  /**
+   * On a control plane: its metadata.generation when Slumber wrote its pause record. Replicas above 0 at that
+   * same generation are a sleep interrupted before its scale-down; at a later one, a revert (issue 6 item 7).
+   */
+  pausedGeneration: "slumber.dev/paused-generation",
 
   // §4 `vcluster pause` compatibility
   loftPaused: "loft.sh/paused",
   loftPausedReplicas: "loft.sh/paused-replicas",
   loftPausedDate: "loft.sh/paused-date",
+  /** Written instead of `loft.sh/paused` by `vcluster restore` and `vcluster certs rotate` while they hold the plane. */
+  loftRestoring: "loft.sh/restoring",
 
   // §4 KEDA
   kedaPausedReplicas: "autoscaling.keda.sh/paused-replicas",
@@ -89,6 +96,7 @@ export const SLUMBER_STATE_KEYS = [
   "hourly-cost-source",
   "keda-paused",
   "original-paused-replicas",
+  "paused-generation",
 ] as const;
 
 /** The `sleepmode.loft.sh/` policy keys Slumber reads as fallbacks (SPEC §2). */

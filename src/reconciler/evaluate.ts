@@ -1,6 +1,7 @@
 // Reads one target from the cluster and runs the policy on it: no writes. The reconciler acts on the
 // result; `slumber status` prints it.
 
+import type { V1Pod } from "@kubernetes/client-node";
 import type { AgentConfig } from "../config/types.js";
 import type { ControlPlane, KubeClient, NamespaceObject, Workload } from "../kube/types.js";
 import { podsHourlyCost } from "../metrics/cost.js";
@@ -13,16 +14,22 @@ import {
   savedSoFar,
 } from "../targets/bookkeeping.js";
 import { isNamespaceAsleep, sleepableWorkloads, unfinishedWorkloads } from "../targets/namespace.js";
-import { controlPlanePersistence, type Persistence } from "../targets/persistence.js";
+import { configuredReplicas, controlPlanePersistence, type Persistence } from "../targets/persistence.js";
 import { isJobPod, podsStoppedBySleep } from "../targets/pod-ownership.js";
 import type { TargetRef, TargetView } from "../targets/types.js";
-import { isPaused, SYNCED_POD_LABEL } from "../targets/vcluster.js";
+import {
+  isPaused,
+  managedNamespaceSelector,
+  SYNCED_POD_LABEL,
+  sortCompanions,
+  type VclusterParts,
+} from "../targets/vcluster.js";
 
 export type Evaluated =
   | ({
       kind: "vcluster";
       plane: ControlPlane;
-      syncedPodNames: string[];
+      parts: VclusterParts;
       /** UIDs of running synced pods other than Jobs' (activity: one appearing or going away is use). */
       activityPodUids: string[];
       persistence: Persistence;
@@ -75,11 +82,25 @@ export async function evaluateVcluster(
   plane: ControlPlane,
   namespace: NamespaceObject,
   now: number,
+  /** Every Namespace, when the caller has just listed them: spares a list per pass for multi-namespace mode. */
+  allNamespaces?: readonly NamespaceObject[],
 ): Promise<Evaluated> {
-  const [configYaml, pods] = await Promise.all([
-    kube.readVclusterConfig(plane.meta.namespace, plane.release),
-    kube.listPods(plane.meta.namespace),
+  const host = plane.meta.namespace;
+  const [configYaml, pods, managedNamespaces, companions] = await Promise.all([
+    kube.readVclusterConfig(host, plane.release),
+    kube.listPods(host),
+    allNamespaces
+      ? Promise.resolve(allNamespaces.filter(labelledFor(managedNamespaceSelector(host, plane.release))))
+      : kube.listNamespaces(managedNamespaceSelector(host, plane.release)),
+    // As the CLI: companions are paused with a Deployment control plane only.
+    plane.kind === "Deployment" ? kube.listCompanions(host, plane.release) : Promise.resolve([]),
   ]);
+  const managedPods = await Promise.all(
+    managedNamespaces.map(async (ns) => ({
+      namespace: ns.meta.name,
+      pods: await kube.listPods(ns.meta.name),
+    })),
+  );
   const annotations = plane.meta.annotations;
   const { policy, errors } = resolvePolicy(
     {
@@ -93,26 +114,21 @@ export async function evaluateVcluster(
   );
   const recordedState = parseRecordedState(annotations);
   const allErrors = [...errors, ...recordedState.errors];
-  const labels = (p: (typeof pods)[number]) => p.metadata?.labels ?? {};
-  const ownPods = pods.filter((p) => {
-    const l = labels(p);
-    return (l.app === "vcluster" && l.release === plane.release) || l[SYNCED_POD_LABEL] === plane.release;
-  });
-  // A pod already being deleted stays listed (Terminating) for its grace period; deleting it again would
-  // repeat the DELETE on every step of the pass (up to MAX_STEPS_PER_PASS) and keep a settled sleep writing.
-  const syncedPodNames = pods
-    .filter((p) => labels(p)[SYNCED_POD_LABEL] === plane.release && !p.metadata?.deletionTimestamp)
-    .map((p) => p.metadata?.name ?? "")
-    .filter((name) => name !== "")
-    .sort();
+  const stopped = vclusterPodsStoppedBySleep(plane, pods, managedPods, policy.excludeWorkloadLabels);
   return {
     kind: "vcluster",
-    ref: { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release },
+    ref: { kind: "vcluster", namespace: host, name: plane.release },
     plane,
     namespace,
-    syncedPodNames,
+    parts: {
+      companions: sortCompanions(companions),
+      podsToDelete: stopped.toDelete,
+      configuredReplicas: configuredReplicas(configYaml),
+    },
     activityPodUids: pods
-      .filter((p) => labels(p)[SYNCED_POD_LABEL] === plane.release && !p.metadata?.deletionTimestamp)
+      .filter(
+        (p) => p.metadata?.labels?.[SYNCED_POD_LABEL] === plane.release && !p.metadata?.deletionTimestamp,
+      )
       .filter((p) => !isJobPod(p))
       .map((p) => p.metadata?.uid ?? "")
       .filter((uid) => uid !== ""),
@@ -122,8 +138,59 @@ export async function evaluateVcluster(
     recorded: recordedState.state,
     errors: allErrors,
     ...decideFor(policy, allErrors, recordedState.state, now),
-    hourlyCost: hourlyCostInEffect(policy, annotations, podsHourlyCost(ownPods, config.prices)),
+    hourlyCost: hourlyCostInEffect(policy, annotations, podsHourlyCost(stopped.priced, config.prices)),
     asleep: isPaused(plane),
+  };
+}
+
+/** Matches objects against an equality selector `key=value[,key=value]`. */
+const labelledFor = (selector: string) => {
+  const terms = selector.split(",").map((term) => term.split("=") as [string, string]);
+  return (object: { meta: { labels: Readonly<Record<string, string>> } }) =>
+    terms.every(([key, value]) => object.meta.labels[key] === value);
+};
+
+const COMPANION_APPS = new Set(["vcluster-etcd", "vcluster-api", "vcluster-controller"]);
+
+/**
+ * The pods a sleep of this virtual cluster stops, and so the ones its cost is: the control plane's, with a
+ * Deployment plane its etcd/api/controller's, its synced pods and every pod of the namespaces it manages in
+ * multi-namespace mode, except those matching `sleep.auto.exclude.selector.labels` (left running). Nothing
+ * else in the host namespace (bare pods, DaemonSets, other clusters) is stopped or priced.
+ */
+function vclusterPodsStoppedBySleep(
+  plane: ControlPlane,
+  hostPods: readonly V1Pod[],
+  managedPods: readonly { namespace: string; pods: readonly V1Pod[] }[],
+  excludeLabels: Readonly<Record<string, string>>,
+): { priced: V1Pod[]; toDelete: { namespace: string; names: string[] }[] } {
+  const labels = (p: V1Pod) => p.metadata?.labels ?? {};
+  const exclusions = Object.entries(excludeLabels);
+  // A selector's matchLabels: every pair must match; an empty one excludes nothing here.
+  const excluded = (p: V1Pod) => exclusions.length > 0 && exclusions.every(([k, v]) => labels(p)[k] === v);
+  const ofRelease = (p: V1Pod) => labels(p).release === plane.release;
+  const controlPlanePods = hostPods.filter(
+    (p) =>
+      ofRelease(p) &&
+      (labels(p).app === "vcluster" ||
+        (plane.kind === "Deployment" && COMPANION_APPS.has(labels(p).app ?? ""))),
+  );
+  const synced = hostPods.filter((p) => labels(p)[SYNCED_POD_LABEL] === plane.release && !excluded(p));
+  const managed = managedPods.map((group) => ({ ...group, pods: group.pods.filter((p) => !excluded(p)) }));
+  // A pod already being deleted stays listed (Terminating) for its grace period; deleting it again would
+  // repeat the DELETE on every step of the pass (up to MAX_STEPS_PER_PASS) and keep a settled sleep writing.
+  const names = (pods: readonly V1Pod[]) =>
+    pods
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .map((p) => p.metadata?.name ?? "")
+      .filter((name) => name !== "")
+      .sort();
+  return {
+    priced: [...controlPlanePods, ...synced, ...managed.flatMap((group) => group.pods)],
+    toDelete: [
+      { namespace: plane.meta.namespace, names: names(synced) },
+      ...managed.map((group) => ({ namespace: group.namespace, names: names(group.pods) })),
+    ],
   };
 }
 
@@ -170,6 +237,20 @@ function hourlyCostInEffect(
 ): number {
   const ownSnapshot = annotations[BookkeepingAnnotations.hourlyCostSource] === "snapshot";
   return ownSnapshot ? measured : (policy.hourlyCost ?? measured);
+}
+
+/**
+ * The same evaluation for a target that has left the managed set whatever its annotations say (its namespace
+ * is excluded, or now hosts a virtual cluster): unmanaged, so what Slumber put to sleep is woken and then let go.
+ * Its annotations' errors no longer matter: nothing of its policy is applied.
+ */
+export function unmanagedBecause<E extends Evaluated>(e: E, reason: string): E {
+  return {
+    ...e,
+    policy: { ...e.policy, managed: false, managedReason: reason },
+    errors: [],
+    decision: { state: "unmanaged", reason, next: null },
+  };
 }
 
 /** A vcluster control plane lives here: the namespace's annotations configure that vcluster, it is no target itself. */

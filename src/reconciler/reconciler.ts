@@ -40,6 +40,7 @@ import {
   evaluateNamespace,
   evaluateVcluster,
   hostsControlPlane,
+  unmanagedBecause,
   viewOf,
 } from "./evaluate.js";
 import type { ReconcileObserver } from "./observer.js";
@@ -101,6 +102,8 @@ export class Reconciler {
   private readonly reportedErrors = new Map<string, string>();
   /** Workload specs (namespaces) and synced pods (vclusters) as last recorded: their changes are use. */
   private readonly activity = new ActivityBaselines();
+  /** Virtual clusters by host namespace, managed or not: a Namespace change may make one a target. */
+  private readonly releasesByNamespace = new Map<string, Set<string>>();
 
   /** One pass at a time per target: a watch-triggered pass and a full pass must not both act on it. */
   private readonly targetLocks = new Map<string, Promise<void>>();
@@ -143,22 +146,28 @@ export class Reconciler {
     const namespaceByName = new Map(namespaces.map((ns) => [ns.meta.name, ns]));
     const hostNamespaces = new Set(planes.map((p) => p.meta.namespace));
     const jobs: { key: string; run: () => Promise<void> }[] = [];
+    this.releasesByNamespace.clear();
+    for (const plane of planes) this.rememberRelease(plane.meta.namespace, plane.release);
     // A target whose lock was held while we waited has changed since the list: read it again.
     for (const plane of planes) {
       const namespace = namespaceByName.get(plane.meta.namespace);
-      if (!namespace || this.namespaceExcluded(plane.meta.namespace)) continue;
+      // An excluded namespace is skipped unless Slumber left something in it asleep: that is woken first.
+      if (!namespace || (this.namespaceExcluded(plane.meta.namespace) && !sleptBySlumber(plane.meta)))
+        continue;
       const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
       jobs.push({
         key: targetKey(ref),
         run: () =>
           this.exclusive(ref, (waited) =>
-            waited ? this.reconcileFresh(ref) : this.reconcileVcluster(plane, namespace),
+            waited ? this.reconcileFresh(ref) : this.reconcileVcluster(plane, namespace, namespaces),
           ),
       });
     }
     for (const namespace of namespaces) {
       const name = namespace.meta.name;
-      if (hostNamespaces.has(name) || this.namespaceExcluded(name)) continue;
+      // No namespace target (it hosts a virtual cluster, or is excluded) unless Slumber left it asleep: woken first.
+      if ((hostNamespaces.has(name) || this.namespaceExcluded(name)) && !sleptBySlumber(namespace.meta))
+        continue;
       const ref: TargetRef = { kind: "namespace", namespace: name, name };
       jobs.push({
         key: targetKey(ref),
@@ -189,11 +198,13 @@ export class Reconciler {
         this.kube.getControlPlane(ref.namespace, ref.name),
         this.kube.getNamespace(ref.namespace),
       ]);
-      if (!plane || !namespace || this.namespaceExcluded(ref.namespace)) return this.forget(targetKey(ref));
+      if (!plane || !namespace || (this.namespaceExcluded(ref.namespace) && !sleptBySlumber(plane.meta)))
+        return this.forget(targetKey(ref));
       await this.reconcileVcluster(plane, namespace);
     } else {
       const namespace = await this.kube.getNamespace(ref.name);
-      if (!namespace || this.namespaceExcluded(ref.name)) return this.forget(targetKey(ref));
+      if (!namespace || (this.namespaceExcluded(ref.name) && !sleptBySlumber(namespace.meta)))
+        return this.forget(targetKey(ref));
       await this.reconcileNamespace(namespace);
     }
   }
@@ -262,13 +273,21 @@ export class Reconciler {
   private onWatchEvent(event: WatchEvent): void {
     if (event.resource === "controlPlanes") {
       const release = event.labels.release;
-      if (release) this.enqueue({ kind: "vcluster", namespace: event.namespace, name: release });
+      if (release) {
+        if (event.type === "deleted") this.releasesByNamespace.get(event.namespace)?.delete(release);
+        else this.rememberRelease(event.namespace, release);
+        this.enqueue({ kind: "vcluster", namespace: event.namespace, name: release });
+      }
       return;
     }
     const namespace = event.resource === "namespaces" ? event.name : event.namespace;
-    // Namespace annotations also configure the vclusters it hosts; a new namespace may be a new target.
+    // Namespace annotations also configure the vclusters it hosts (managed or not yet: an opt-in on the
+    // Namespace makes one a target); a new namespace may be a new target.
     for (const view of this.targetViews.values()) {
       if (view.namespace === namespace) this.enqueue(view);
+    }
+    for (const release of this.releasesByNamespace.get(namespace) ?? []) {
+      this.enqueue({ kind: "vcluster", namespace, name: release });
     }
     if (
       !this.targetViews.has(targetKey({ kind: "namespace", namespace, name: namespace })) &&
@@ -327,25 +346,41 @@ export class Reconciler {
     if (view) this.observer.targetRemoved({ kind: view.kind, namespace: view.namespace, name: view.name });
   }
 
+  private rememberRelease(namespace: string, release: string): void {
+    const releases = this.releasesByNamespace.get(namespace) ?? new Set<string>();
+    releases.add(release);
+    this.releasesByNamespace.set(namespace, releases);
+  }
+
   private namespaceExcluded(name: string): boolean {
     return this.config.excludeNamespaces.some((re) => re.test(name));
   }
 
   // --- one target ---------------------------------------------------------------------------------
 
-  private reconcileVcluster(plane: ControlPlane, namespace: NamespaceObject): Promise<void> {
+  private reconcileVcluster(
+    plane: ControlPlane,
+    namespace: NamespaceObject,
+    allNamespaces?: readonly NamespaceObject[],
+  ): Promise<void> {
     const ref: TargetRef = { kind: "vcluster", namespace: plane.meta.namespace, name: plane.release };
     return this.stepUntilDone(
       ref,
       plane,
       async (current, now) => {
-        const evaluated = (await evaluateVcluster(
+        let evaluated = (await evaluateVcluster(
           this.kube,
           this.config,
           current,
           namespace,
           now,
+          allNamespaces,
         )) as Extract<Evaluated, { kind: "vcluster" }>;
+        if (this.namespaceExcluded(ref.namespace))
+          evaluated = unmanagedBecause(
+            evaluated,
+            `host namespace ${ref.namespace} matches excludeNamespaces`,
+          );
         const step = this.nextVclusterStep(evaluated, now);
         return step === "done" ? "done" : { evaluated, step };
       },
@@ -366,10 +401,21 @@ export class Reconciler {
           Evaluated,
           { kind: "namespace" }
         >;
-        // A namespace hosting a vcluster belongs to that vcluster; one nobody opted in is no target.
-        const noTarget =
-          hostsControlPlane(evaluated.workloads) ||
-          (!evaluated.policy.managed && evaluated.errors.length === 0 && !evaluated.asleep);
+        // A namespace hosting a vcluster belongs to that vcluster, an excluded one to nobody: either way it is
+        // no namespace target, but one Slumber left asleep is woken first (never stranded at zero).
+        const leaving = hostsControlPlane(evaluated.workloads)
+          ? `namespace ${name} now hosts a virtual cluster`
+          : this.namespaceExcluded(name)
+            ? `namespace ${name} matches excludeNamespaces`
+            : null;
+        if (leaving) {
+          const step = evaluated.asleep ? planNamespaceWake(current, evaluated.workloads, now) : null;
+          if (step) return { evaluated: unmanagedBecause(evaluated, `${leaving}; woken first`), step };
+          this.forget(targetKey(ref));
+          return "done";
+        }
+        // One nobody opted in is no target.
+        const noTarget = !evaluated.policy.managed && evaluated.errors.length === 0 && !evaluated.asleep;
         if (noTarget) {
           this.forget(targetKey(ref));
           return "done";
@@ -419,14 +465,20 @@ export class Reconciler {
   private nextVclusterStep(e: Extract<Evaluated, { kind: "vcluster" }>, now: number): Step | "done" {
     if (this.blockedByErrors(e, now)) return "done";
     if (!e.policy.managed) {
-      // Opted out while asleep by Slumber: wake it rather than strand it paused. A foreign pause stays.
-      // Already resumed outside Slumber (`vcluster resume`): close our sleep record, or its sleeping-since
-      // stays forever and the savings of a running cluster keep growing.
+      // Opted out (or its namespace excluded) while asleep by Slumber: wake it rather than strand it paused.
+      // A foreign pause stays. Already resumed outside Slumber (`vcluster resume`): close our sleep record, or
+      // its sleeping-since stays forever and the savings of a running cluster keep growing.
       const ours = e.annotations[Annotations.sleepingSince] !== undefined;
-      const step = ours ? (planVclusterWake(e.plane, now) ?? planVclusterAdoption(e.plane, now)) : null;
-      return step ?? this.publish(e, now);
+      const step = ours
+        ? (planVclusterWake(e.plane, e.parts, now) ?? planVclusterAdoption(e.plane, now, e.hourlyCost))
+        : null;
+      if (step) return step;
+      // Ours but held by a restore: still ours to wake later. Anything else is no target: no view, no series.
+      if (ours && e.asleep) return this.publish(e, now);
+      this.forget(targetKey(e.ref));
+      return "done";
     }
-    const adoption = planVclusterAdoption(e.plane, now);
+    const adoption = planVclusterAdoption(e.plane, now, e.hourlyCost);
     if (adoption) return adoption;
     if (e.noRecordedUse) return this.lastWakeStep(e, now);
     const activity = this.observeSyncedPods(e, now);
@@ -452,11 +504,11 @@ export class Reconciler {
         this.reportErrors(e, [error], "StoppedExternally");
         return this.publish(e, now, [error]);
       }
-      const step = planVclusterSleep(e.plane, e.syncedPodNames, now, sleepReasonOf(e), e.hourlyCost);
+      const step = planVclusterSleep(e.plane, e.parts, now, sleepReasonOf(e), e.hourlyCost);
       return step ?? this.publish(e, now);
     }
     if (e.decision.state === "awake") {
-      const step = planVclusterWake(e.plane, now);
+      const step = planVclusterWake(e.plane, e.parts, now);
       if (step) return step;
     }
     return this.publish(e, now);
@@ -708,6 +760,10 @@ export class Reconciler {
     this.logger.error({ err, context }, "unexpected error; retrying next pass");
   }
 }
+
+/** Slumber's own sleep record is on the object (control plane or Namespace). */
+const sleptBySlumber = (meta: { annotations: Readonly<Record<string, string>> }): boolean =>
+  meta.annotations[Annotations.sleepingSince] !== undefined;
 
 function sleepReasonOf(e: Evaluated): SleepReason {
   return e.decision.state === "asleep" ? e.decision.sleepReason : "inactivity";

@@ -10,15 +10,32 @@ const child = (tree: unknown, key: string): unknown =>
   tree !== null && typeof tree === "object" ? (tree as Tree)[key] : undefined;
 const path = (tree: unknown, keys: string[]): unknown => keys.reduce(child, tree);
 
+const parseConfig = (configYaml: string | null): unknown => {
+  if (!configYaml) return null;
+  try {
+    return parse(configYaml);
+  } catch {
+    return null; // an unreadable config proves nothing
+  }
+};
+
+/**
+ * `controlPlane.statefulSet.highAvailability.replicas` (default 1): what `vcluster pause` v0.36 records as
+ * `paused-replicas` for a plane that is already at 0 (lifecycle.getConfiguredReplicas).
+ */
+export function configuredReplicas(configYaml: string | null): number {
+  const replicas = path(parseConfig(configYaml), [
+    "controlPlane",
+    "statefulSet",
+    "highAvailability",
+    "replicas",
+  ]);
+  return typeof replicas === "number" && Number.isInteger(replicas) && replicas > 0 ? replicas : 1;
+}
+
 /** The datastore named in a vcluster.yaml that lives outside the control-plane pod, if any. */
 export function externalDatastore(configYaml: string | null): string | null {
-  if (!configYaml) return null;
-  let config: unknown;
-  try {
-    config = parse(configYaml);
-  } catch {
-    return null; // an unreadable config proves nothing about persistence
-  }
+  const config = parseConfig(configYaml);
   const store = path(config, ["controlPlane", "backingStore"]);
   if (path(store, ["database", "external", "enabled"]) === true)
     return "controlPlane.backingStore.database.external";

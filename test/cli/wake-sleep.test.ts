@@ -32,7 +32,7 @@ function view(
 }
 
 /** A fake cluster whose target shows `views` in turn (the last one repeats), on a fake clock. */
-function setup(views: TargetView[]) {
+function setup(views: (TargetView | null)[]) {
   let now = T0;
   const requests: Array<{ ref: TargetRef; at: number; forMs: number | undefined }> = [];
   const lines: string[] = [];
@@ -46,7 +46,7 @@ function setup(views: TargetView[]) {
     request: async (target, at, forMs) => {
       requests.push({ ref: target, at, forMs });
     },
-    inspect: async () => views[Math.min(inspected++, views.length - 1)]!,
+    inspect: async () => views[Math.min(inspected++, views.length - 1)] ?? null,
   };
   const env = {
     actions,
@@ -168,6 +168,32 @@ describe("wakeOrSleep", () => {
       wakeOrSleep({ want: "awake", target: "vcluster-team-a/team-a", timeoutMs: 60_000 }, env),
     );
     expect(error.message).toBe("virtual cluster vcluster-team-a/team-a is not managed by Slumber: excluded");
+  });
+
+  it("waits for the agent to wake a target it slept that has left the managed set, then succeeds", async () => {
+    const released = view("asleep", "unmanaged", { reason: "namespace matches excludeNamespaces" });
+    const { env, lines } = setup([released, released, null]);
+    const code = await wakeOrSleep(
+      { want: "awake", target: "vcluster-team-a/team-a", timeoutMs: 60_000, pollMs: 1_000 },
+      env,
+    );
+    expect(code).toBe(ExitCode.ok);
+    expect(lines.at(-1)).toContain("is awake and no longer managed by Slumber");
+  });
+
+  it("refuses to put such a target to sleep, and fails for a target that is no target at all", async () => {
+    const released = view("asleep", "unmanaged", { reason: "excluded" });
+    const asleep = await failure(
+      wakeOrSleep(
+        { want: "asleep", target: "vcluster-team-a/team-a", timeoutMs: 60_000 },
+        setup([released]).env,
+      ),
+    );
+    expect(asleep.message).toContain("is not managed by Slumber");
+    const none = await failure(
+      wakeOrSleep({ want: "awake", target: "vcluster-team-a/team-a", timeoutMs: 60_000 }, setup([null]).env),
+    );
+    expect(none.message).toBe("virtual cluster vcluster-team-a/team-a is not a Slumber target");
   });
 
   it("does not record anything for a target that does not exist", async () => {

@@ -307,9 +307,12 @@ export class FakeKube implements KubeClient {
     return plane ? structuredClone(plane) : null;
   }
 
-  async listNamespaces(): Promise<NamespaceObject[]> {
+  async listNamespaces(labelSelector?: string): Promise<NamespaceObject[]> {
     this.maybeFail("listNamespaces");
-    return [...this.namespaces.values()].map((n) => structuredClone(n));
+    const wanted = parseSelector(labelSelector);
+    return [...this.namespaces.values()]
+      .filter((n) => Object.entries(wanted).every(([k, v]) => n.meta.labels[k] === v))
+      .map((n) => structuredClone(n));
   }
 
   async getNamespace(name: string): Promise<NamespaceObject | null> {
@@ -320,8 +323,21 @@ export class FakeKube implements KubeClient {
 
   async listWorkloads(namespace: string): Promise<Workload[]> {
     this.maybeFail("listWorkloads", { kind: "Namespace", namespace, name: namespace });
+    // As the API server lists them: a vcluster control plane is one of the namespace's StatefulSets/Deployments.
+    const planes: Workload[] = [...this.controlPlanes.values()]
+      .filter((p) => p.meta.namespace === namespace)
+      .map((p) => ({
+        kind: p.kind,
+        meta: p.meta,
+        replicas: p.replicas,
+        readyReplicas: p.readyReplicas,
+        suspend: null,
+        scaleTarget: null,
+        specFingerprint: "control-plane",
+      }));
     return [...this.workloads.values()]
       .filter((w) => w.meta.namespace === namespace)
+      .concat(planes)
       .map((w) => structuredClone(w));
   }
 
@@ -332,6 +348,17 @@ export class FakeKube implements KubeClient {
       .filter((p) => p.metadata?.namespace === namespace)
       .filter((p) => Object.entries(wanted).every(([k, v]) => p.metadata?.labels?.[k] === v))
       .map((p) => structuredClone(p));
+  }
+
+  async listCompanions(namespace: string, release: string): Promise<Workload[]> {
+    this.maybeFail("listCompanions", { kind: "Deployment", namespace, name: release });
+    const companion = (w: Workload) =>
+      w.meta.namespace === namespace &&
+      w.meta.labels.release === release &&
+      ((w.kind === "StatefulSet" && w.meta.labels.app === "vcluster-etcd") ||
+        (w.kind === "Deployment" &&
+          (w.meta.labels.app === "vcluster-api" || w.meta.labels.app === "vcluster-controller")));
+    return [...this.workloads.values()].filter(companion).map((w) => structuredClone(w));
   }
 
   async deletePod(namespace: string, name: string): Promise<void> {

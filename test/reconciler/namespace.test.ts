@@ -175,7 +175,7 @@ describe("namespace targets", () => {
     h.kube.addControlPlane({
       namespace: "vc-a",
       release: "a",
-      annotations: { [Annotations.lastWake]: iso(T0) },
+      annotations: { [Annotations.enabled]: "true", [Annotations.lastWake]: iso(T0) },
     });
     await h.reconciler.reconcileAll();
     expect(h.reconciler.views().map((v) => `${v.kind}/${v.name}`)).toEqual(["vcluster/a"]);

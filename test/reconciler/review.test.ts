@@ -3,7 +3,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { Annotations } from "../../src/policy/annotations.js";
-import { BookkeepingAnnotations } from "../../src/targets/bookkeeping.js";
+import { BookkeepingAnnotations, savedSoFar } from "../../src/targets/bookkeeping.js";
 import { harness, T0 } from "../fakes/harness.js";
 
 const HOUR = 3_600_000;
@@ -101,11 +101,13 @@ describe("review: vcluster targets", () => {
     const annotations = h.kube.controlPlane("vc-a", "a").meta.annotations;
     expect(annotations[Annotations.sleepingSince]).toBeUndefined();
     expect(annotations[BookkeepingAnnotations.asleepSecondsTotal]).toBe("3600");
-    // Savings stop growing once it is awake and unmanaged.
+    // Savings stop growing once it is awake and unmanaged; and unmanaged, it is no target (no view, no series).
+    const before = savedSoFar(annotations, T0 + 2 * HOUR);
+    expect(before).toBeGreaterThan(0);
     restarted.clock.ms = T0 + 100 * HOUR;
-    const before = restarted.reconciler.views()[0]?.savedSoFar;
     await restarted.reconciler.reconcileAll();
-    expect(restarted.reconciler.views()[0]?.savedSoFar).toBe(before);
+    expect(savedSoFar(h.kube.controlPlane("vc-a", "a").meta.annotations, T0 + 100 * HOUR)).toBe(before);
+    expect(restarted.reconciler.views()).toEqual([]);
     expect(h.kube.controlPlane("vc-a", "a").replicas).toBe(3);
   });
 });
