@@ -67,6 +67,7 @@ interface ClusterContext {
   logger: Logger;
   /** API calls that failed so far; the reconciler logs and skips them, a one-shot command must not. */
   apiErrors: Error[];
+  kubeConfig: import("@kubernetes/client-node").KubeConfig;
 }
 
 /** Wraps every call of `kube` so that failures are remembered while still thrown to the caller. */
@@ -116,7 +117,7 @@ async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
   }
   const apiErrors: Error[] = [];
   const kube = recordingApiErrors(new ApiServerKubeClient({ kubeConfig, logger }), apiErrors);
-  return { config, kube, logger, apiErrors };
+  return { config, kube, logger, apiErrors, kubeConfig };
 }
 
 function wakeSleepCommand(
@@ -217,7 +218,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
   ).action(async (flags: ClusterFlags & { metricsPort: string; proxyPort: string }) => {
     const metricsPort = parsePort("--metrics-port", flags.metricsPort);
     const proxyPort = parsePort("--proxy-port", flags.proxyPort);
-    const { config, kube, logger } = await clusterContext(flags);
+    const { config, kube: direct, logger, kubeConfig } = await clusterContext(flags);
+    // The agent reads through an informer-fed cache: no LIST per pass (issue 9); CLI commands read directly.
+    const { withCache } = await import("../kube/cache.js");
+    const kube = withCache(direct, kubeConfig, logger);
     const { SlumberMetrics } = await import("../metrics/registry.js");
     const { Reconciler } = await import("../reconciler/index.js");
     const metrics = new SlumberMetrics();

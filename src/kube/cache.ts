@@ -24,7 +24,7 @@
 //
 // Versions: Kubernetes 1.35+ makes resourceVersions of built-in kinds comparable integers (KEP-5504); the
 // stores keep the newer of two versions so a write's response and a late watch event cannot undo each other.
-import type { V1Deployment, V1Pod, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubeConfig, V1Deployment, V1Pod, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import {
   normalizeControlPlane,
@@ -34,7 +34,7 @@ import {
   type ScaledObjectResource,
 } from "./client.js";
 import { Informer, type InformerOptions, type InformerSink } from "./informer.js";
-import type { CachedKind, ListWatchSource, RawObject } from "./listwatch.js";
+import { ApiServerListWatch, type CachedKind, type ListWatchSource, type RawObject } from "./listwatch.js";
 import { secretConfigYaml, stripMeta, stripPod, VC_CONFIG_PREFIX } from "./strip.js";
 import type {
   ControlPlane,
@@ -229,6 +229,8 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
         sink: this.sinkFor(kind),
         logger: this.logger,
         optional: kind === "ScaledObject",
+        // Without list/watch on Secrets (an older deploy/rbac.yaml) vc-config is read by name, as before.
+        forbiddenIsAbsent: kind === "Secret",
         // Secrets can be large (Helm release records): smaller pages bound the memory a LIST takes.
         ...(kind === "Secret" ? { pageSize: Math.min(this.informerOptions?.pageSize ?? 100, 100) } : {}),
       });
@@ -298,7 +300,13 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
   private serving(...kinds: CachedKind[]): boolean {
     return kinds.every((kind) => {
       const informer = this.informers.get(kind);
-      return informer !== undefined && informer.lists > 0 && informer.healthy;
+      // An absent ScaledObject kind is served (there are none); an absent (forbidden) Secret list is not.
+      return (
+        informer !== undefined &&
+        informer.lists > 0 &&
+        informer.healthy &&
+        !(informer.absent && kind !== "ScaledObject")
+      );
     });
   }
 
@@ -768,6 +776,7 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
       },
       added: (obj) => put(obj, true),
       modified: (obj) => put(obj, true),
+      absent: () => this.configs.clear(),
       deleted: (obj) => {
         const release = releaseOf(obj);
         const namespace = obj.metadata?.namespace ?? "";
@@ -852,6 +861,12 @@ function selectorTerm(part: string): LabelTest | "empty" | null {
   const exists = /^([\w./-]+)$/.exec(part);
   if (exists) return (l) => l[exists[1] ?? ""] !== undefined;
   return null;
+}
+
+/** `slumber run`'s client: `inner` (the API server client) under the cache, fed by real list/watch. */
+export function withCache(inner: KubeClient, kubeConfig: KubeConfig, logger: Logger): KubeClient {
+  const cache = new CachedKubeClient({ inner, source: new ApiServerListWatch(kubeConfig), logger });
+  return cachedKubeClient(cache, inner);
 }
 
 /**

@@ -35,6 +35,11 @@ export interface InformerOptions {
   pageSize?: number;
   /** A kind that may not be installed (a CRD): a 404 counts as synced and empty, asked again later. */
   optional?: boolean;
+  /**
+   * A kind the identity may not be allowed to list (403): counts as synced but `absent`, asked again later,
+   * so the cache's owner can fall back to reading it another way (an older RBAC without list/watch).
+   */
+  forbiddenIsAbsent?: boolean;
   backoffMinMs?: number;
   backoffMaxMs?: number;
   absentRetryMs?: number;
@@ -63,12 +68,18 @@ export class Informer {
   private sleepTimer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> = Promise.resolve();
-  private readonly o: Required<Omit<InformerOptions, "optional">> & { optional: boolean };
+  /** The last LIST answered 404 (optional kind) or 403 (forbiddenIsAbsent): the sink holds nothing. */
+  absent = false;
+  private readonly o: Required<Omit<InformerOptions, "optional" | "forbiddenIsAbsent">> & {
+    optional: boolean;
+    forbiddenIsAbsent: boolean;
+  };
 
   constructor(options: InformerOptions) {
     this.o = {
       pageSize: 500,
       optional: false,
+      forbiddenIsAbsent: false,
       backoffMinMs: INFORMER_BACKOFF_MIN_MS,
       backoffMaxMs: INFORMER_BACKOFF_MAX_MS,
       absentRetryMs: ABSENT_RETRY_MS,
@@ -162,7 +173,14 @@ export class Informer {
           ...(cont ? { continue: cont } : {}),
         });
       } catch (err) {
-        if (this.o.optional && statusCode(err) === 404) {
+        const code = statusCode(err);
+        if ((this.o.optional && code === 404) || (this.o.forbiddenIsAbsent && code === 403)) {
+          if (!this.absent && code === 403)
+            this.o.logger.warn(
+              { informer: this.o.kind, retryInMs: this.o.absentRetryMs },
+              "not allowed to list; reading these objects one by one instead (see deploy/rbac.yaml)",
+            );
+          this.absent = true;
           this.o.sink.absent?.();
           this.resourceVersion = null;
           return "absent";
@@ -171,6 +189,7 @@ export class Informer {
         throw err;
       }
       if (this.stopped) return "listed";
+      this.absent = false;
       if (!began) {
         this.o.sink.beginList();
         began = true;

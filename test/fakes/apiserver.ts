@@ -37,6 +37,8 @@ export class FakeApiServer implements ListWatchSource {
   private readonly watchers = new Set<Watcher>();
   /** Kinds that answer 404 (a CRD not installed). */
   readonly absentKinds = new Set<CachedKind>(["ScaledObject"]);
+  /** Kinds the identity may not list (403). */
+  readonly forbiddenKinds = new Set<CachedKind>();
   readonly calls = { list: 0, watch: 0, listByKind: new Map<string, number>() };
   /** Events are queued rather than delivered while true (a slow network), until `flush()`. */
   holdEvents = false;
@@ -144,6 +146,7 @@ export class FakeApiServer implements ListWatchSource {
   async list(kind: CachedKind, options: ListOptions): Promise<ListPage> {
     this.calls.list++;
     this.calls.listByKind.set(kind, (this.calls.listByKind.get(kind) ?? 0) + 1);
+    if (this.forbiddenKinds.has(kind)) throw new KubeError("list", `${kind}s`, 403, "forbidden");
     if (this.absentKinds.has(kind))
       throw new KubeError("list", `${kind}s`, 404, "the server could not find the requested resource");
     const all = [...this.store(kind).values()]

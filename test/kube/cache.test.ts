@@ -255,6 +255,18 @@ describe("CachedKubeClient: reads", () => {
     expect(inner.calls).toEqual([]);
   });
 
+  it("without list/watch on Secrets (an older RBAC) it syncs and reads vc-config by name", async () => {
+    const { kube, inner, cache } = await setup((s) => {
+      seedVcluster(s, "vc-host", "dev");
+      s.forbiddenKinds.add("Secret");
+    });
+    expect(await kube.readVclusterConfig("vc-host", "dev")).toBe("inner:readVclusterConfig");
+    expect(inner.calls).toEqual(["readVclusterConfig"]);
+    expect(cache.sizes().vclusterConfigs).toBe(0);
+    await kube.listNamespaces();
+    expect(inner.calls).toEqual(["readVclusterConfig"]);
+  });
+
   it("passes methods it does not cache through to the real client unchanged", async () => {
     const { kube, inner } = await setup();
     const extended = kube as unknown as { extraMethodAddedLater(x: number): Promise<number> };
