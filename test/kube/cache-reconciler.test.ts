@@ -106,9 +106,10 @@ describe("Reconciler on CachedKubeClient", () => {
 
     for (let i = 0; i < 3; i++) {
       for (const name of ["web", "api", "worker"]) {
-        expect((server.object("Deployment", `team-${i}`, name)?.spec as { replicas: number }).replicas).toBe(
-          0,
-        );
+        expect(
+          (server.object("Deployment", `team-${i}`, name)?.spec as { replicas?: number } | undefined)
+            ?.replicas,
+        ).toBe(0);
       }
     }
     expect(observer.transitions.filter((t) => t.to === "asleep")).toHaveLength(3);
