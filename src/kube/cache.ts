@@ -71,8 +71,12 @@ const hasControlPlaneLabel = (obj: RawObject): boolean =>
   obj.metadata?.labels?.[CONTROL_PLANE_LABEL.key] === CONTROL_PLANE_LABEL.value;
 
 /** The workloads or pods of one tracked namespace. */
+let slotSequence = 0;
+
 class Slot<T> {
   readonly objects = new Map<string, T>();
+  /** Creation order: a slot created while a cluster-wide LIST runs was filled by its own LIST, not that one. */
+  readonly sequence = ++slotSequence;
   /** Deletions seen while the first LIST of the namespace is in flight, so that LIST cannot resurrect them. */
   tombstones: Map<string, string> | null = new Map();
   ready: Promise<void> = Promise.resolve();
@@ -104,10 +108,14 @@ class NamespacedStore<T> {
     slot.tombstones?.set(key, version);
   }
 
-  /** After a full LIST at `version`: entries of `matches` not listed, and not newer than the LIST, are gone. */
-  sweep(seen: Set<string>, version: string, matches: (key: string) => boolean): string[] {
+  /**
+   * After a full LIST at `version` that began when slots up to `listStart` existed: entries of `matches` not
+   * listed, and not newer than the LIST, are gone.
+   */
+  sweep(seen: Set<string>, version: string, listStart: number, matches: (key: string) => boolean): string[] {
     const removed: string[] = [];
     for (const [namespace, slot] of this.slots) {
+      if (slot.sequence > listStart) continue;
       for (const [key, value] of slot.objects) {
         const id = `${namespace}/${key}`;
         if (!matches(key) || seen.has(id) || isNewer(this.versionOf(value), version)) continue;
@@ -600,6 +608,7 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
   private workloadSink(kind: WorkloadKind): InformerSink {
     const isControlPlaneKind = kind === "Deployment" || kind === "StatefulSet";
     let seen = new Set<string>();
+    let listStart = 0;
     let initial = true;
     // `type` null: the first LIST (the reconciler's first pass reads everything anyway). On a relist only
     // what changed is announced; a watch event always is, like the API server's own watch.
@@ -612,14 +621,18 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
       if (type && kind !== "ScaledObject" && (changed || !relist)) this.emit("workloads", type, kind, obj);
     };
     return {
+      // Control planes are kept cluster-wide; other kinds only for tracked namespaces, so with none tracked a
+      // LIST needs no items, only its resourceVersion to watch from.
+      wantsItems: () => isControlPlaneKind || this.workloads.slots.size > 0,
       beginList: () => {
         seen = new Set();
+        listStart = slotSequence;
       },
       listed: (obj) => {
         seen.add(`${obj.metadata?.namespace ?? ""}/${keyOf(kind, obj)}`);
         put(obj, initial ? null : "modified", true);
       },
-      endList: (version) => {
+      endList: (version, complete) => {
         if (isControlPlaneKind) {
           for (const [namespace, planes] of this.controlPlanes) {
             for (const [key, plane] of planes) {
@@ -629,7 +642,7 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
             }
           }
         }
-        this.workloads.sweep(seen, version, (key) => key.startsWith(`${kind}/`));
+        if (complete) this.workloads.sweep(seen, version, listStart, (key) => key.startsWith(`${kind}/`));
         seen = new Set();
         initial = false;
       },
@@ -655,6 +668,7 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
         ? {
             beginList: () => {
               seen = new Set();
+              listStart = slotSequence;
               this.kedaAbsent = false;
             },
           }
@@ -701,22 +715,25 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
 
   private podSink(): InformerSink {
     let seen = new Set<string>();
+    let listStart = 0;
     const put = (obj: RawObject) => {
       const namespace = obj.metadata?.namespace ?? "";
       if (!this.pods.slots.has(namespace)) return;
       this.pods.upsert(namespace, obj.metadata?.name ?? "", stripPod(obj));
     };
     return {
+      wantsItems: () => this.pods.slots.size > 0,
       beginList: () => {
         seen = new Set();
+        listStart = slotSequence;
       },
       listed: (obj) => {
         if (this.pods.slots.has(obj.metadata?.namespace ?? ""))
           seen.add(`${obj.metadata?.namespace}/${obj.metadata?.name}`);
         put(obj);
       },
-      endList: (version) => {
-        this.pods.sweep(seen, version, () => true);
+      endList: (version, complete) => {
+        if (complete) this.pods.sweep(seen, version, listStart, () => true);
         seen = new Set();
       },
       added: put,

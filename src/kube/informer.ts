@@ -17,8 +17,13 @@ export interface InformerSink {
   /** A full LIST begins (first sync or relist): every object follows through `listed`, then `endList`. */
   beginList(): void;
   listed(object: RawObject): void;
-  /** The LIST is complete at `resourceVersion`; objects not listed are gone. */
-  endList(resourceVersion: string): void;
+  /**
+   * The LIST ended at `resourceVersion`. `complete`: every object was listed, so those not listed are gone;
+   * false when the sink wanted no items and only the version was fetched.
+   */
+  endList(resourceVersion: string, complete: boolean): void;
+  /** False when the sink would keep none of the items (nothing tracked): the LIST then fetches one object. */
+  wantsItems?(): boolean;
   added(object: RawObject): void;
   modified(object: RawObject): void;
   deleted(object: RawObject): void;
@@ -165,11 +170,13 @@ export class Informer {
     let cont: string | undefined;
     let began = false;
     let resourceVersion = "";
+    // Nothing would be kept: one object is enough to learn the version to watch from.
+    const versionOnly = this.o.sink.wantsItems?.() === false;
     do {
       let page: Awaited<ReturnType<ListWatchSource["list"]>>;
       try {
         page = await this.o.source.list(this.o.kind, {
-          limit: this.o.pageSize,
+          limit: versionOnly ? 1 : this.o.pageSize,
           ...(cont ? { continue: cont } : {}),
         });
       } catch (err) {
@@ -197,9 +204,9 @@ export class Informer {
       for (const item of page.items) this.o.sink.listed(item);
       // The first page's version is the snapshot's; later pages carry the same one.
       if (!resourceVersion) resourceVersion = page.resourceVersion;
-      cont = page.continue;
+      cont = versionOnly ? undefined : page.continue;
     } while (cont);
-    this.o.sink.endList(resourceVersion);
+    this.o.sink.endList(resourceVersion, !versionOnly);
     this.resourceVersion = resourceVersion;
     return "listed";
   }

@@ -39,7 +39,12 @@ export class FakeApiServer implements ListWatchSource {
   readonly absentKinds = new Set<CachedKind>(["ScaledObject"]);
   /** Kinds the identity may not list (403). */
   readonly forbiddenKinds = new Set<CachedKind>();
-  readonly calls = { list: 0, watch: 0, listByKind: new Map<string, number>() };
+  readonly calls = {
+    list: 0,
+    watch: 0,
+    listByKind: new Map<string, number>(),
+    itemsServed: new Map<string, number>(),
+  };
   /** Events are queued rather than delivered while true (a slow network), until `flush()`. */
   holdEvents = false;
   private held: (() => void)[] = [];
@@ -159,6 +164,7 @@ export class FakeApiServer implements ListWatchSource {
     const offset = options.continue ? Number(options.continue.split(":")[1]) : 0;
     const version = options.continue ? (options.continue.split(":")[0] ?? "") : String(this.version);
     const items = all.slice(offset, offset + options.limit).map(clone);
+    this.calls.itemsServed.set(kind, (this.calls.itemsServed.get(kind) ?? 0) + items.length);
     const next = offset + options.limit < all.length ? `${version}:${offset + options.limit}` : undefined;
     return { items, resourceVersion: version, ...(next ? { continue: next } : {}) };
   }

@@ -155,6 +155,10 @@ describe("CachedKubeClient: reads", () => {
       seedVcluster(s, "vc-host", "dev");
     });
     const listsAfterSync = server.calls.list;
+    // Nothing tracked yet: the cluster-wide Pod and CronJob LISTs fetched one object, for the version only.
+    expect(server.calls.itemsServed.get("Pod")).toBe(1);
+    expect(server.calls.itemsServed.get("CronJob")).toBe(1);
+    expect(server.calls.itemsServed.get("Namespace")).toBe(21);
     const watchesAfterSync = server.calls.watch;
     expect(server.openWatches()).toBe(7 - 1); // ScaledObjects are absent: 6 kinds watched, once each
 
