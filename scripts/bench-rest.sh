@@ -96,7 +96,9 @@ measure() {
   local port
   port=$(node -e 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})')
   local proxy=$((port + 1))
-  "$REPO/node_modules/.bin/node" "$dist/cli/main.js" run --kubeconfig "$WORK/agent.kubeconfig" \
+  # Other agents' test namespaces share the cluster: manage the bench-* namespaces only.
+  printf 'excludeNamespaces:\n  - "(?!bench-).*"\n' >"$WORK/config.yaml"
+  "$REPO/node_modules/.bin/node" "$dist/cli/main.js" run --kubeconfig "$WORK/agent.kubeconfig" --config "$WORK/config.yaml" \
     --metrics-port "$port" --proxy-port "$proxy" --resync "${RESYNC:-30s}" --namespace slumber-system \
     --log-level warn >"$WORK/$label.log" 2>&1 &
   local pid=$!
