@@ -3,12 +3,13 @@
 // memory with no API call, writes pass through and update the stores from their responses
 // (read-your-writes), and the reconciler's watch() subscriptions are fed from the same informers.
 //
-// Topology (measured on the local control plane, see the commit and README): ONE cluster-wide watch per
-// kind — Namespaces, Deployments, StatefulSets, CronJobs, Pods, Secrets, and ScaledObjects where KEDA is
-// installed — whose events are dropped for namespaces that are not needed. The alternative, a watch per
-// kind per managed namespace, costs an HTTP/1.1 socket (TLS state and buffers) per watch: 4-5 per managed
-// namespace, i.e. thousands of connections on a large host, against 7 here. The price of one connection per
-// kind is that the wire still carries changes in unneeded namespaces; the cache parses and drops them.
+// Topology: ONE cluster-wide watch per kind — Namespaces, Deployments, StatefulSets, CronJobs, Pods,
+// Secrets, and ScaledObjects where KEDA is installed — whose events are dropped for namespaces that are not
+// needed. The alternative, a watch per kind per needed namespace, costs an HTTP/1.1 connection each:
+// measured on the local control plane (client-node Watch, Node 24), 200 concurrent namespaced Pod watches
+// added 45 MB RSS (~230 kB each), so 4-5 kinds × 500 managed namespaces would be ~2,500 connections and
+// ~0.5 GB, against 7 connections here. The price of one connection per kind is that the wire still
+// carries changes in unneeded namespaces; the cache parses and drops them (CPU only while things change).
 //
 // What is kept:
 // - every Namespace and every control plane (`app=vcluster` StatefulSet/Deployment), metadata only;
