@@ -47,6 +47,8 @@ export class FakeApiServer implements ListWatchSource {
   };
   /** Events are queued rather than delivered while true (a slow network), until `flush()`. */
   holdEvents = false;
+  /** While set, the second and later pages of a LIST wait for it (a slow, paginated LIST in flight). */
+  gateContinuePages: Promise<void> | null = null;
   private held: (() => void)[] = [];
 
   private store(kind: CachedKind): Map<string, RawObject> {
@@ -149,6 +151,7 @@ export class FakeApiServer implements ListWatchSource {
   }
 
   async list(kind: CachedKind, options: ListOptions): Promise<ListPage> {
+    if (options.continue && this.gateContinuePages) await this.gateContinuePages;
     this.calls.list++;
     this.calls.listByKind.set(kind, (this.calls.listByKind.get(kind) ?? 0) + 1);
     if (this.forbiddenKinds.has(kind)) throw new KubeError("list", `${kind}s`, 403, "forbidden");

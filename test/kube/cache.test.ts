@@ -409,6 +409,30 @@ describe("CachedKubeClient: watch recovery", () => {
     );
   });
 
+  it("a namespace first read while a relist is in flight keeps what its own LIST found", async () => {
+    const { server, kube } = await setup((s) => {
+      for (const ns of ["team-a", "team-b", "team-c", "team-d", "team-e"]) seedTenant(s, ns);
+    });
+    await kube.listPods("team-a"); // something tracked: relists fetch every item (7 a page here)
+    let release: () => void = () => {};
+    server.gateContinuePages = new Promise((resolve) => {
+      release = resolve;
+    });
+    const podLists = server.calls.listByKind.get("Pod") ?? 0;
+    server.expireWatches();
+    // The Pod relist delivered its first page (team-b's pods in it, not tracked then) and waits for the next.
+    await vi.waitFor(() => expect(server.calls.listByKind.get("Pod")).toBe(podLists + 1));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await kube.listPods("team-b")).map((p) => p.metadata?.name)).toEqual(["web-1", "web-2"]);
+    server.gateContinuePages = null;
+    release();
+    await vi.waitFor(() => expect(server.openWatches()).toBe(6));
+    await vi.waitFor(() => expect(server.calls.listByKind.get("Pod")).toBe(podLists + 3));
+    // The relist that began before team-b was tracked must not sweep what team-b's own LIST found.
+    expect((await kube.listPods("team-b")).map((p) => p.metadata?.name)).toEqual(["web-1", "web-2"]);
+    expect((await kube.listPods("team-a")).map((p) => p.metadata?.name)).toEqual(["web-1", "web-2"]);
+  });
+
   it("an ERROR 410 on an open watch relists too", async () => {
     const { server } = await setup((s) => seedTenant(s, "team-a"));
     const lists = server.calls.listByKind.get("Deployment") ?? 0;
