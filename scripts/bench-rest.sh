@@ -2,24 +2,24 @@
 # Measures `slumber run` at rest on the local control plane: API requests per minute (counted exactly by
 # API Priority and Fairness under a FlowSchema that matches only the benchmark's ServiceAccount) and RSS.
 #
-#   scripts/bench-rest.sh setup [N]          # N namespaces (default 200) x 2 Deployments, all bench-*
+#   scripts/bench-rest.sh setup [N]          # N namespaces (default 200) x 2 Deployments, all bench-cache-*
 #   scripts/bench-rest.sh measure DIST LABEL # runs DIST/cli/main.js, prints one JSON line
-#   scripts/bench-rest.sh teardown           # deletes everything bench-*
+#   scripts/bench-rest.sh teardown           # deletes everything bench-cache-*
 #
 # Env: KUBECONFIG_ADMIN (default /tmp/slumber-cluster/admin.kubeconfig), SETTLE_S (60), MEASURE_S (120),
 # RESYNC (30s, the agent's default).
 set -euo pipefail
 ADMIN=${KUBECONFIG_ADMIN:-/tmp/slumber-cluster/admin.kubeconfig}
-ID=bench-slumber
+ID=bench-cache-agent
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=${BENCH_WORK:-/tmp/bench-slumber}
+WORK=${BENCH_WORK:-/tmp/bench-cache}
 cd "$REPO"
 k() { kubectl --kubeconfig "$ADMIN" "$@"; }
 
 setup() {
   local n=${1:-200}
   mkdir -p "$WORK"
-  # The ServiceAccount, a copy of deploy/rbac.yaml's ClusterRole under bench-slumber, and the FlowSchema.
+  # The ServiceAccount, a copy of deploy/rbac.yaml's ClusterRole under bench-cache-agent, and the FlowSchema.
   k get ns slumber-system >/dev/null 2>&1 || k create ns slumber-system
   k -n slumber-system create serviceaccount "$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
   node -e '
@@ -65,7 +65,7 @@ EOF
 apiVersion: v1
 kind: Namespace
 metadata:
-  name: bench-ns-$i
+  name: bench-cache-ns-$i
   annotations: {slumber.dev/enabled: "true", slumber.dev/sleep-schedule: "0 22 * * *", slumber.dev/wakeup-schedule: "0 6 * * *", slumber.dev/last-wake: "$now", slumber.dev/last-activity: "$now"}
 EOF
     for app in web api; do
@@ -73,7 +73,7 @@ EOF
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: $app, namespace: bench-ns-$i}
+metadata: {name: $app, namespace: bench-cache-ns-$i}
 spec:
   replicas: 1
   selector: {matchLabels: {app: $app}}
@@ -84,7 +84,7 @@ EOF
     done
   done
   k apply -f "$manifest" >/dev/null
-  echo "created $n bench-ns-* namespaces with 2 Deployments each" >&2
+  echo "created $n bench-cache-ns-* namespaces with 2 Deployments each" >&2
 }
 
 dispatched() {
@@ -96,8 +96,8 @@ measure() {
   local port
   port=$(node -e 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})')
   local proxy=$((port + 1))
-  # Other agents' test namespaces share the cluster: manage the bench-* namespaces only.
-  printf 'excludeNamespaces:\n  - "(?!bench-).*"\n' >"$WORK/config.yaml"
+  # Other agents' test namespaces share the cluster: manage the bench-cache-* namespaces only.
+  printf 'excludeNamespaces:\n  - "(?!bench-cache-).*"\n' >"$WORK/config.yaml"
   "$REPO/node_modules/.bin/node" "$dist/cli/main.js" run --kubeconfig "$WORK/agent.kubeconfig" --config "$WORK/config.yaml" \
     --metrics-port "$port" --proxy-port "$proxy" --resync "${RESYNC:-30s}" --namespace slumber-system \
     --log-level warn >"$WORK/$label.log" 2>&1 &
@@ -134,12 +134,12 @@ measure() {
 }
 
 teardown() {
-  k get ns -o name | grep '^namespace/bench-' | xargs -r kubectl --kubeconfig "$ADMIN" delete --wait=false >/dev/null || true
+  k get ns -o name | grep '^namespace/bench-cache-' | xargs -r kubectl --kubeconfig "$ADMIN" delete --wait=false >/dev/null || true
   k delete flowschema "$ID" --ignore-not-found >/dev/null
   k delete clusterrolebinding "$ID" --ignore-not-found >/dev/null
   k delete clusterrole "$ID" --ignore-not-found >/dev/null
   k -n slumber-system delete serviceaccount "$ID" --ignore-not-found >/dev/null
-  echo "deleted bench-* namespaces and the $ID identity" >&2
+  echo "deleted bench-cache-* namespaces and the $ID identity" >&2
 }
 
 cmd=${1:-}
