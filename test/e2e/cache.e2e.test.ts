@@ -20,6 +20,7 @@ import {
   metricsText,
   namespaces,
   startAgent,
+  vclusterAsleep,
   waitFor,
 } from "./harness.js";
 
@@ -133,6 +134,7 @@ describe("the agent at rest reads from its cache (issue 9)", () => {
   const managed: string[] = [];
   /** The unmanaged namespaces and the vcluster host this file made. */
   const others: string[] = [];
+  let host = "";
 
   beforeAll(async () => {
     admin = adminClients(adminKubeconfig);
@@ -189,13 +191,12 @@ describe("the agent at rest reads from its cache (issue 9)", () => {
         },
       });
     }
-    const host = await ns.create("cache-vc", {
-      "slumber.dev/enabled": "true",
-      "slumber.dev/sleep-after": "8h",
-    });
+    host = await ns.create("cache-vc", { "slumber.dev/enabled": "true" });
+    others.push(host);
     await createVcluster(admin, {
       namespace: host,
       name: "vc",
+      configYaml: "sleep:\n  auto:\n    afterInactivity: 8h\n",
       annotations: { "slumber.dev/last-wake": ago(60_000), "slumber.dev/last-activity": ago(60_000) },
       syncedPods: 2,
     });
@@ -260,5 +261,17 @@ describe("the agent at rest reads from its cache (issue 9)", () => {
     const untouched = await admin.apps.listNamespacedDeployment({ namespace: managed[1] ?? "" });
     expect(untouched.items.every((d) => d.spec?.replicas === 1)).toBe(true);
     expect(agent.logs()).toContain("cache synced");
+
+    // A changed vc-config reaches the agent through its Secret watch (it is never read again by name):
+    // an idle time of 30 s puts the virtual cluster, idle for over a minute, to sleep.
+    await admin.core.replaceNamespacedSecret({
+      namespace: host,
+      name: "vc-config-vc",
+      body: {
+        metadata: { name: "vc-config-vc", namespace: host },
+        stringData: { "config.yaml": "sleep:\n  auto:\n    afterInactivity: 30s\n" },
+      },
+    });
+    await waitFor(`vcluster ${host}/vc asleep`, 60_000, vclusterAsleep(admin, host, "vc"));
   });
 });

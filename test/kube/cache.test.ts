@@ -3,9 +3,10 @@ import { runInNewContext } from "node:vm";
 import type { V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CachedKubeClient, cachedKubeClient, isNewer, parseSelector } from "../../src/kube/cache.js";
+import { CachedKubeClient, cachedKubeClient } from "../../src/kube/cache.js";
 import { normalizeMeta } from "../../src/kube/client.js";
 import type { CachedKind, RawObject } from "../../src/kube/listwatch.js";
+import { isNewer, parseSelector } from "../../src/kube/store.js";
 import { stripPod } from "../../src/kube/strip.js";
 import {
   type KubeClient,
