@@ -191,11 +191,6 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
     await Promise.all(informers.map((i) => i.stop()));
   }
 
-  /** True once every informer has listed at least once (the agent's readiness waits for it). */
-  isSynced(): boolean {
-    return this.informers.size > 0 && [...this.informers.values()].every((i) => i.lists > 0 && i.healthy);
-  }
-
   /** Drops the namespaces whose workloads or pods nobody read for `idleMs`. */
   sweep(): void {
     const cutoff = this.now() - this.idleMs;
