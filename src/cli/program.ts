@@ -382,7 +382,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           "--leader-elect needs the Lease's namespace: --leader-election-namespace, --namespace or $POD_NAMESPACE",
           ExitCode.usage,
         );
-      const { config, kube, logger, kubeConfig } = await clusterContext(flags);
+      const { config, kube: direct, logger, kubeConfig } = await clusterContext(flags);
+      // The agent reads through an informer-fed cache: no LIST per pass (issue 9); CLI commands read directly.
+      const { withCache } = await import("../kube/cache.js");
+      const kube = withCache(direct, kubeConfig, logger);
       const { SlumberMetrics } = await import("../metrics/registry.js");
       const { Reconciler } = await import("../reconciler/index.js");
       const { startTracing, TracingObserver, tracedReconcileAll } = await import("../tracing/setup.js");

@@ -103,7 +103,10 @@ export function normalizeControlPlane(
   };
 }
 
-function normalizeScalable(obj: V1StatefulSet | V1Deployment, kind: "StatefulSet" | "Deployment"): Workload {
+export function normalizeScalable(
+  obj: V1StatefulSet | V1Deployment,
+  kind: "StatefulSet" | "Deployment",
+): Workload {
   return {
     kind,
     meta: normalizeMeta(obj.metadata),
@@ -115,7 +118,7 @@ function normalizeScalable(obj: V1StatefulSet | V1Deployment, kind: "StatefulSet
   };
 }
 
-function normalizeCronJob(obj: V1CronJob): Workload {
+export function normalizeCronJob(obj: V1CronJob): Workload {
   return {
     kind: "CronJob",
     meta: normalizeMeta(obj.metadata),
@@ -127,11 +130,11 @@ function normalizeCronJob(obj: V1CronJob): Workload {
   };
 }
 
-interface ScaledObjectResource extends KubernetesObject {
+export interface ScaledObjectResource extends KubernetesObject {
   spec?: { scaleTargetRef?: { kind?: string; name?: string }; [key: string]: unknown };
 }
 
-function normalizeScaledObject(obj: ScaledObjectResource): Workload {
+export function normalizeScaledObject(obj: ScaledObjectResource): Workload {
   const target = obj.spec?.scaleTargetRef;
   return {
     kind: "ScaledObject",

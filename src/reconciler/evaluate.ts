@@ -201,7 +201,6 @@ export async function evaluateNamespace(
   now: number,
 ): Promise<Evaluated> {
   const name = namespace.meta.name;
-  const [workloads, pods] = await Promise.all([kube.listWorkloads(name), kube.listPods(name)]);
   const annotations = namespace.meta.annotations;
   const { policy, errors } = resolvePolicy(
     { kind: "namespace", objectAnnotations: annotations },
@@ -209,6 +208,12 @@ export async function evaluateNamespace(
   );
   const recordedState = parseRecordedState(annotations);
   const allErrors = [...errors, ...recordedState.errors];
+  // A namespace nobody opted in (and that Slumber did not put to sleep) is no target whatever it holds:
+  // its workloads and pods are not read, so the cache neither lists nor keeps them (issue 9).
+  const relevant = policy.managed || allErrors.length > 0 || isNamespaceAsleep(namespace);
+  const [workloads, pods] = relevant
+    ? await Promise.all([kube.listWorkloads(name), kube.listPods(name)])
+    : [[], []];
   return {
     kind: "namespace",
     ref: { kind: "namespace", namespace: name, name },

@@ -102,6 +102,20 @@ export function derivePermissions(srcDir = join(repoRoot, "src")): Derived[] {
       if (group === undefined) throw new Error(`${source}: unknown API class ${api}; add its group`);
       found.push({ permission: permission(group, resource, verb), source });
     }
+    // client-node's Watch on a collection path ("/api/v1/pods", "/apis/GROUP/VERSION/RESOURCE", or a
+    // custom resource's constant as `/apis/${KEDA.group}/${KEDA.version}/${KEDA.plural}`) is a watch.
+    if (/\bnew Watch\(/.test(text)) {
+      for (const m of text.matchAll(/"\/(?:api\/v1|apis\/([^/"]+)\/[^/"]+)\/([a-z]+)"/g))
+        found.push({ permission: permission(m[1] ?? "", m[2]!, "watch"), source: `${where}: watch ${m[0]}` });
+      for (const m of text.matchAll(/`\/apis\/\$\{(\w+)\.group\}\/\$\{\w+\.version\}\/\$\{\w+\.plural\}`/g)) {
+        const custom = customs.get(m[1]!);
+        if (!custom) throw new Error(`${where}: watch of ${m[0]}: cannot tell which custom resource it is`);
+        found.push({
+          permission: permission(custom.group, custom.plural, "watch"),
+          source: `${where}: watch ${m[0]}`,
+        });
+      }
+    }
     // Informers (makeInformer) list and watch the collection at each `path: "/apis/GROUP/VERSION/RESOURCE"`.
     if (/\bmakeInformer\b/.test(text)) {
       for (const m of text.matchAll(/path: "\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([a-z]+)"/g)) {
