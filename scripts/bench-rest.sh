@@ -19,7 +19,7 @@ k() { kubectl --kubeconfig "$ADMIN" "$@"; }
 setup() {
   local n=${1:-200}
   mkdir -p "$WORK"
-  # The ServiceAccount, a copy of deploy/rbac.yaml's ClusterRole under bench-cache-agent, and the FlowSchema.
+  # The ServiceAccount, a copy of deploy/base/rbac.yaml's ClusterRole under bench-cache-agent, and the FlowSchema.
   k get ns slumber-system >/dev/null 2>&1 || k create ns slumber-system
   k -n slumber-system create serviceaccount "$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
   node -e '
@@ -27,7 +27,7 @@ setup() {
     const role = y.parseAllDocuments(fs.readFileSync(process.argv[1], "utf8")).map(d => d.toJS()).find(d => d && d.kind === "ClusterRole");
     role.metadata = { name: process.argv[2] };
     process.stdout.write(JSON.stringify(role));
-  ' "$REPO/deploy/rbac.yaml" "$ID" | k apply -f - >/dev/null
+  ' "$REPO/deploy/base/rbac.yaml" "$ID" | k apply -f - >/dev/null
   k create clusterrolebinding "$ID" --clusterrole="$ID" --serviceaccount="slumber-system:$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
   cat <<EOF | k apply -f - >/dev/null
 apiVersion: flowcontrol.apiserver.k8s.io/v1

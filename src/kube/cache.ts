@@ -20,7 +20,7 @@
 // - of Secrets, only `config.yaml` of `vc-config-*` Secrets, decoded. Nothing else of any Secret is stored.
 //   Kubernetes cannot restrict a Secret LIST/WATCH by name prefix (field selectors know metadata.name and
 //   type only; vcluster's chart sets no dedicated label), so this needs list/watch on Secrets — see
-//   deploy/rbac.yaml. The alternative, a watch per vcluster with fieldSelector metadata.name=vc-config-NAME,
+//   deploy/base/rbac.yaml. The alternative, a watch per vcluster with fieldSelector metadata.name=vc-config-NAME,
 //   needs the same RBAC (resourceNames cannot name Secrets not created yet) and a socket per vcluster.
 //
 // Versions: Kubernetes 1.35+ makes resourceVersions of built-in kinds comparable integers (KEP-5504); the
@@ -165,7 +165,7 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
         sink: this.sinkFor(kind),
         logger: this.logger,
         optional: kind === "ScaledObject",
-        // Without list/watch on Secrets (an older deploy/rbac.yaml) vc-config is read by name, as before.
+        // Without list/watch on Secrets (an older deploy/base/rbac.yaml) vc-config is read by name, as before.
         forbiddenIsAbsent: kind === "Secret",
         // Secrets can be large (Helm release records): smaller pages bound the memory a LIST takes.
         ...(kind === "Secret" ? { pageSize: Math.min(this.informerOptions?.pageSize ?? 100, 100) } : {}),

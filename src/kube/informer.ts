@@ -185,7 +185,7 @@ export class Informer {
           if (!this.absent && code === 403)
             this.o.logger.warn(
               { informer: this.o.kind, retryInMs: this.o.absentRetryMs },
-              "not allowed to list; reading these objects one by one instead (see deploy/rbac.yaml)",
+              "not allowed to list; reading these objects one by one instead (see deploy/base/rbac.yaml)",
             );
           this.absent = true;
           this.o.sink.absent?.();

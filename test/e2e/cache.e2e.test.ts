@@ -1,6 +1,6 @@
 // Issue 9 item 1 on the real API server: at rest the agent makes no LIST (no request at all beyond its
 // watches), counted exactly by API Priority and Fairness. The agent runs as a ServiceAccount of its own,
-// bound to a copy of deploy/rbac.yaml's ClusterRole, with a FlowSchema that matches only that identity, and
+// bound to a copy of deploy/base/rbac.yaml's ClusterRole, with a FlowSchema that matches only that identity, and
 // `apiserver_flowcontrol_dispatched_requests_total{flow_schema=...}` is read before and after a quiet minute.
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -53,13 +53,13 @@ async function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** The agent's ClusterRole exactly as deploy/rbac.yaml has it, under this file's own name. */
+/** The agent's ClusterRole exactly as deploy/base/rbac.yaml has it, under this file's own name. */
 function clusterRoleRules(): unknown {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot, "deploy/rbac.yaml"), "utf8")).map((d) =>
+  const docs = parseAllDocuments(readFileSync(join(repoRoot, "deploy/base/rbac.yaml"), "utf8")).map((d) =>
     d.toJS(),
   );
   const role = docs.find((d) => d?.kind === "ClusterRole");
-  if (!role) throw new Error("deploy/rbac.yaml has no ClusterRole");
+  if (!role) throw new Error("deploy/base/rbac.yaml has no ClusterRole");
   return role.rules;
 }
 

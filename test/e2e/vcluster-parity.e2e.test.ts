@@ -1,4 +1,4 @@
-// Issue 6 on a real control plane, the agent running as deploy/rbac.yaml: parity with `vcluster pause`/`resume`
+// Issue 6 on a real control plane, the agent running as deploy/base/rbac.yaml: parity with `vcluster pause`/`resume`
 // v0.36 (a Deployment control plane with its etcd, multi-namespace pods, a pause made west of UTC), the
 // RevertUndone Event, and a virtual cluster created inside a sleeping namespace target.
 import {
