@@ -90,6 +90,16 @@ describe("parseCron", () => {
   ])("%j is rejected", (text) => {
     expect(parseCron(text).ok).toBe(false);
   });
+  // Found by test/fuzz: the macro table was a plain object, so these names looked up Object's own
+  // members and the parser threw instead of answering.
+  test.each(["constructor", "__proto__", "toString", "hasOwnProperty"])(
+    "%j is an error quoting it, not an exception",
+    (text) => {
+      const cron = parseCron(text);
+      expect(cron).toMatchObject({ ok: false });
+      if (!cron.ok) expect(cron.message).toContain(`"${text}"`);
+    },
+  );
 
   const fire = (expression: string, zone: string, from: string, direction: "next" | "previous") => {
     const cron = parseCron(expression);
