@@ -56,16 +56,18 @@ function parseConfigFile(path: string, text: string): ConfigFile {
     }
   }
 
-  const defaults: Record<string, string> = {};
+  let defaults: Record<string, string> = {};
   if (root.defaults !== undefined && root.defaults !== null) {
     if (typeof root.defaults !== "object" || Array.isArray(root.defaults)) {
       fail("defaults", "expected a mapping of policy keys (sleep-after, awake-hours, ...)");
     }
-    for (const [key, raw] of Object.entries(root.defaults as Record<string, unknown>)) {
+    const entries = Object.entries(root.defaults as Record<string, unknown>).map(([key, raw]) => {
       if (!["string", "number", "boolean"].includes(typeof raw))
         fail(`defaults.${key}`, "expected a single value");
-      defaults[key] = String(raw);
-    }
+      return [key, String(raw)] as const;
+    });
+    // fromEntries defines own properties: a key such as `__proto__` stays a key, and is then refused.
+    defaults = Object.fromEntries(entries);
     // The policy's own parsers, so the agent refuses at start what it would refuse on every target.
     const errors = validateDefaults(defaults);
     if (errors.length > 0) {
