@@ -34,6 +34,15 @@ interface ConfigFile {
   excludeNamespaces: string[] | null;
 }
 
+/** A YAML value for a message, as JSON; String() throws on some mappings, JSON on self-referencing aliases. */
+function describeValue(raw: unknown): string {
+  try {
+    return JSON.stringify(raw) ?? String(raw);
+  } catch {
+    return "(a value that refers to itself through a YAML alias)";
+  }
+}
+
 function parseConfigFile(path: string, text: string): ConfigFile {
   const fail = (key: string, message: string): never => {
     throw new ConfigError(`config file ${path}: ${key}: ${message}`);
@@ -78,7 +87,7 @@ function parseConfigFile(path: string, text: string): ConfigFile {
   let manageAll = false;
   if (root.manage !== undefined && root.manage !== null) {
     if (root.manage !== "all" && root.manage !== "annotated") {
-      fail("manage", `"${String(root.manage)}" is not "all" or "annotated"`);
+      fail("manage", `${describeValue(root.manage)} is not "all" or "annotated"`);
     }
     manageAll = root.manage === "all";
   }

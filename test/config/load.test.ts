@@ -131,6 +131,13 @@ describe("loadAgentConfig", () => {
       "config file c.yaml: defaults.__proto__: unknown policy key",
     ],
     ["list as a value", "defaults:\n  awake-hours: [a, b]", "defaults.awake-hours: expected a single value"],
+    // Found by test/fuzz: String() of this mapping threw a TypeError instead of a ConfigError.
+    [
+      "a mapping as manage",
+      "manage: {toString: 0}",
+      'config file c.yaml: manage: {"toString":0} is not "all" or "annotated"',
+    ],
+    ["a self-referencing manage", "manage: &a\n  x: *a", "config file c.yaml: manage: "],
     ["bad manage", "manage: some", 'config file c.yaml: manage: "some" is not "all" or "annotated"'],
     [
       "bad regex",
