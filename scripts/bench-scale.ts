@@ -3,6 +3,8 @@
 //   npm run bench                                   # 500 namespaces × 2 Deployments, 1,000 vclusters
 //   npm run bench -- --namespaces 20 --vclusters 20 # a quick check
 //   npm run bench -- --vclusters 0                  # only the kube-green comparison
+//   npm run bench -- --agents slumber               # one agent only (also: --rest S, --ns-gap MIN,
+//                                                   #   --vc-gap MIN, --wake-wait MIN)
 // What it does, each agent alone and one after the other:
 // - in-memory: one reconcileAll over 1,000 fake vclusters (scripts/bench-reconcile.ts);
 // - namespaces: N namespaces × 2 Deployments (1 replica each) on tainted kwok nodes of its own; kube-green
@@ -44,6 +46,17 @@ const REST_S = option("rest", 120);
 /** Minutes between the sleep and the wake instant: more than the slowest agent needs to sleep everything. */
 const NS_GAP_MIN = option("ns-gap", 3);
 const VC_GAP_MIN = option("vc-gap", 6);
+/** Minutes to wait for everything to be awake after the wake instant before calling the rest lost. */
+const WAKE_WAIT_MIN = option("wake-wait", 8);
+const AGENTS = (() => {
+  const index = process.argv.indexOf("--agents");
+  const list = index < 0 ? ["kube-green", "slumber"] : (process.argv[index + 1] ?? "").split(",");
+  for (const agent of list) {
+    if (agent !== "kube-green" && agent !== "slumber")
+      throw new Error(`--agents: "${agent}" is not kube-green or slumber`);
+  }
+  return list;
+})();
 const ADMIN = process.env.KUBECONFIG_ADMIN ?? "/tmp/slumber-cluster/admin.kubeconfig";
 
 const SET_LABEL = "bench.slumber.dev/set";
@@ -357,6 +370,8 @@ interface Measured {
   restWindowS: number;
   restApiPerMin: number;
   sleepS: number | null;
+  /** How many were asleep when the wake instant came (all of them when sleepS is a number). */
+  asleepByWake: number;
   wakeS: number | null;
   peakRssMb: number;
   lost: number;
@@ -398,8 +413,10 @@ async function measure(
     await sleep(Math.max(0, sleepAt - Date.now()));
     log(`${agent.name}: sleep instant ${new Date(sleepAt).toISOString()}`);
     let sleepS: number | null = null;
+    let asleep = 0;
     while (Date.now() < wakeAt) {
       const state = await asleepCount();
+      asleep = state.asleep;
       if (state.asleep === state.total) {
         sleepS = (Date.now() - sleepAt) / 1000;
         break;
@@ -407,13 +424,13 @@ async function measure(
       await sleep(500);
     }
     log(
-      `${agent.name}: ${sleepS === null ? "NOT all asleep by the wake instant" : `all asleep after ${sleepS.toFixed(1)} s`}`,
+      `${agent.name}: ${sleepS === null ? `NOT all asleep by the wake instant (${asleep} were)` : `all asleep after ${sleepS.toFixed(1)} s`}`,
     );
     await sleep(Math.max(0, wakeAt - Date.now()));
     log(`${agent.name}: wake instant ${new Date(wakeAt).toISOString()}`);
     let wakeS: number | null = null;
     let last = await asleepCount();
-    const wakeDeadline = wakeAt + 15 * 60_000;
+    const wakeDeadline = wakeAt + WAKE_WAIT_MIN * 60_000;
     while (Date.now() < wakeDeadline) {
       last = await asleepCount();
       if (last.awake === last.total) {
@@ -423,9 +440,9 @@ async function measure(
       await sleep(500);
     }
     log(
-      `${agent.name}: ${wakeS === null ? `NOT all awake 15 min after the wake instant (${last.awake}/${last.total})` : `all awake after ${wakeS.toFixed(1)} s`}`,
+      `${agent.name}: ${wakeS === null ? `NOT all awake ${WAKE_WAIT_MIN} min after the wake instant (${last.awake}/${last.total})` : `all awake after ${wakeS.toFixed(1)} s`}`,
     );
-    return { ...rest, sleepS, wakeS, peakRssMb, lost: last.total - last.awake };
+    return { ...rest, sleepS, asleepByWake: asleep, wakeS, peakRssMb, lost: last.total - last.awake };
   } finally {
     clearInterval(sampler);
   }
@@ -602,8 +619,25 @@ async function namespaceComparison(kg: KubeGreen, ids: { slumber: Identity; kube
   const lead = (configureS: number) => configureS * 1000 + REST_S * 1000 + 40_000;
   const runs: NamespaceRun[] = [];
 
+  /** The next agent starts from every Deployment at 1: an earlier agent may have left some asleep. */
+  const reset = async (after: string) => {
+    const left = (await listDeployments("ns")).filter((d) => d.spec?.replicas !== 1);
+    if (left.length > 0)
+      log(`${after} left ${left.length} Deployments not at 1 replica; scaling them back to 1`);
+    await pool(left, 16, async (d) => {
+      await kubectl([
+        "-n",
+        d.metadata?.namespace ?? "",
+        "scale",
+        "deployment",
+        d.metadata?.name ?? "",
+        "--replicas=1",
+      ]);
+    });
+  };
+
   // kube-green: one SleepInfo per namespace.
-  {
+  if (AGENTS.includes("kube-green")) {
     const { agent, readyS } = await startKubeGreen(kg, ids.kubeGreen);
     log(`kube-green ready in ${readyS.toFixed(1)} s`);
     const sleepAt = minuteAfter(lead(10 + NAMESPACES * 0.05));
@@ -620,10 +654,11 @@ spec: {weekdays: "*", sleepAt: "${hhmm(sleepAt)}", wakeUpAt: "${hhmm(wakeAt)}", 
     await agent.stop();
     await kubectl(["delete", "sleepinfo", "--all-namespaces", "--all", "--wait=true"]);
     runs.push({ agent: "kube-green", figures: { readyS, ...figures } });
+    await reset("kube-green");
   }
 
   // Slumber: the same schedule as annotations on each Namespace.
-  {
+  if (AGENTS.includes("slumber")) {
     const { agent, readyS } = await startSlumber(ids.slumber, `excludeNamespaces: ["(?!bench-ns-).*"]\n`);
     log(`Slumber ready (first full pass) in ${readyS.toFixed(1)} s`);
     const sleepAt = minuteAfter(lead(10 + NAMESPACES * 0.05));
@@ -754,6 +789,7 @@ async function main(): Promise<void> {
     const kg = await buildKubeGreen();
     await installKubeGreen(kg);
     const kubeGreenId = await identity("bench-kube-green", "bench-kube-green");
+    log(`agents: ${AGENTS.join(", ")}`);
     nsRuns = await namespaceComparison(kg, { slumber: slumberId, kubeGreen: kubeGreenId });
     await kubectl(["delete", "namespace", "-l", `${SET_LABEL}=ns`, "--wait=false"]);
   }
@@ -767,6 +803,7 @@ async function main(): Promise<void> {
     ["CPU at rest (s per 2 min)", fmt(kgRun?.restCpuS, 2), fmt(slRun?.restCpuS, 2)],
     ["API requests/min at rest", fmt(kgRun?.restApiPerMin, 0), fmt(slRun?.restApiPerMin, 0)],
     [`s from the instant to all ${NAMESPACES * 2} asleep`, fmt(kgRun?.sleepS), fmt(slRun?.sleepS)],
+    ["asleep when the wake instant came", fmt(kgRun?.asleepByWake, 0), fmt(slRun?.asleepByWake, 0)],
     ["s from the instant to all awake", fmt(kgRun?.wakeS), fmt(slRun?.wakeS)],
     ["peak RSS (MB)", fmt(kgRun?.peakRssMb, 0), fmt(slRun?.peakRssMb, 0)],
     ["Deployments not back at the end", fmt(kgRun?.lost, 0), fmt(slRun?.lost, 0)],
@@ -781,6 +818,7 @@ async function main(): Promise<void> {
   for (const [label, value] of [
     ["time to the first full pass (s)", fmt(vc?.readyS)],
     [`s from the instant to all ${VCLUSTERS} asleep`, fmt(vc?.sleepS)],
+    ["asleep when the wake instant came", fmt(vc?.asleepByWake, 0)],
     ["s from the instant to all awake", fmt(vc?.wakeS)],
     ["API requests/min at rest", fmt(vc?.restApiPerMin, 0)],
     ["CPU at rest (s per 2 min)", fmt(vc?.restCpuS, 2)],
