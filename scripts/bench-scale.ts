@@ -60,9 +60,13 @@ const AGENTS = (() => {
 const ADMIN = process.env.KUBECONFIG_ADMIN ?? "/tmp/slumber-cluster/admin.kubeconfig";
 
 const SET_LABEL = "bench.slumber.dev/set";
-const NODE_LABEL = { type: "bench-kwok" };
+/** In every name and label value: a run never waits for, nor counts, a previous run's objects still being deleted. */
+const RUN = Date.now().toString(36).slice(-5);
+const NS_SET = `ns-${RUN}`;
+const VC_SET = `vc-${RUN}`;
+const NODE_LABEL = { type: `bench-kwok-${RUN}` };
 const TAINT = { key: "bench.slumber.dev/only", value: "true", effect: "NoSchedule" };
-const AGENTS_NS = "bench-agents";
+const AGENTS_NS = `bench-agents-${RUN}`;
 const PODS_PER_NODE = 1_000;
 
 const log = (message: string) =>
@@ -298,14 +302,14 @@ const container = (name: string) => ({
 
 async function addNodes(pods: number): Promise<void> {
   const count = Math.ceil(pods / PODS_PER_NODE);
-  const names = Array.from({ length: count }, (_, i) => `bench-kwok-node-${i}`);
+  const names = Array.from({ length: count }, (_, i) => `bench-kwok-${RUN}-${i}`);
   const docs = names.map(
     (name) => `apiVersion: v1
 kind: Node
 metadata:
   name: ${name}
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
-  labels: {kubernetes.io/hostname: ${name}, kubernetes.io/os: linux, type: ${NODE_LABEL.type}, ${SET_LABEL}: node}
+  labels: {kubernetes.io/hostname: ${name}, kubernetes.io/os: linux, type: ${NODE_LABEL.type}, ${SET_LABEL}: node-${RUN}}
 spec:
   taints: [{key: ${TAINT.key}, value: "${TAINT.value}", effect: ${TAINT.effect}}]
 status:
@@ -314,10 +318,10 @@ status:
   );
   await kubectl(["apply", "-f", "-"], docs.join("\n---\n"));
   onCleanup(`delete ${count} bench kwok node(s)`, async () => {
-    await kubectl(["delete", "--ignore-not-found", "node", "-l", `${SET_LABEL}=node`, "--wait=false"]);
+    await kubectl(["delete", "--ignore-not-found", "node", "-l", `${SET_LABEL}=node-${RUN}`, "--wait=false"]);
   });
   await waitUntil(`${count} bench kwok node(s) Ready`, 120_000, async () => {
-    const nodes = await core.listNode({ labelSelector: `${SET_LABEL}=node` });
+    const nodes = await core.listNode({ labelSelector: `${SET_LABEL}=node-${RUN}` });
     const ready = nodes.items.filter((n) =>
       n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
     );
@@ -509,10 +513,10 @@ async function installKubeGreen(kg: KubeGreen): Promise<void> {
     .map((doc) => doc.toJS() as { kind?: string; metadata: { name: string }; rules: unknown[] })
     .find((doc) => doc?.kind === "ClusterRole");
   if (!role) throw new Error("no ClusterRole in kube-green's config/rbac/role.yaml");
-  role.metadata = { name: "bench-kube-green" };
+  role.metadata = { name: `bench-kube-green-${RUN}` };
   await kubectl(["apply", "-f", "-"], JSON.stringify(role));
-  onCleanup("delete ClusterRole bench-kube-green", async () => {
-    await kubectl(["delete", "--ignore-not-found", "clusterrole", "bench-kube-green"]);
+  onCleanup(`delete ClusterRole bench-kube-green-${RUN}`, async () => {
+    await kubectl(["delete", "--ignore-not-found", "clusterrole", `bench-kube-green-${RUN}`]);
   });
 }
 
@@ -574,11 +578,11 @@ interface NamespaceRun {
 }
 
 async function namespaceComparison(kg: KubeGreen, ids: { slumber: Identity; kubeGreen: Identity }) {
-  const names = Array.from({ length: NAMESPACES }, (_, i) => `bench-ns-${i}`);
+  const names = Array.from({ length: NAMESPACES }, (_, i) => `bench-ns-${RUN}-${i}`);
   log(`creating ${NAMESPACES} namespaces × 2 Deployments`);
   const created = Date.now();
   // last-wake: an opted-in namespace with no recorded use would get one written at opt-in (SPEC §3).
-  await createNamespaces("ns", names, { "slumber.dev/last-wake": new Date().toISOString() });
+  await createNamespaces(NS_SET, names, { "slumber.dev/last-wake": new Date().toISOString() });
   await pool(
     names.flatMap((namespace) => ["bench-web", "bench-api"].map((name) => ({ namespace, name }))),
     16,
@@ -587,7 +591,7 @@ async function namespaceComparison(kg: KubeGreen, ids: { slumber: Identity; kube
       await apps.createNamespacedDeployment({
         namespace,
         body: {
-          metadata: { name, labels: { ...labels, [SET_LABEL]: "ns" } },
+          metadata: { name, labels: { ...labels, [SET_LABEL]: NS_SET } },
           spec: {
             replicas: 1,
             selector: { matchLabels: labels },
@@ -601,7 +605,7 @@ async function namespaceComparison(kg: KubeGreen, ids: { slumber: Identity; kube
     `${NAMESPACES * 2} Deployments available`,
     20 * 60_000,
     async () => {
-      const deployments = await listDeployments("ns");
+      const deployments = await listDeployments(NS_SET);
       return deployments.length === NAMESPACES * 2 && deployments.every((d) => d.status?.readyReplicas === 1);
     },
     3_000,
@@ -609,7 +613,7 @@ async function namespaceComparison(kg: KubeGreen, ids: { slumber: Identity; kube
   log(`${NAMESPACES * 2} Deployments ready in ${((Date.now() - created) / 1000).toFixed(0)} s`);
 
   const state = async () => {
-    const deployments = await listDeployments("ns");
+    const deployments = await listDeployments(NS_SET);
     return {
       asleep: deployments.filter((d) => d.spec?.replicas === 0).length,
       awake: deployments.filter((d) => d.spec?.replicas === 1).length,
@@ -621,7 +625,7 @@ async function namespaceComparison(kg: KubeGreen, ids: { slumber: Identity; kube
 
   /** The next agent starts from every Deployment at 1: an earlier agent may have left some asleep. */
   const reset = async (after: string) => {
-    const left = (await listDeployments("ns")).filter((d) => d.spec?.replicas !== 1);
+    const left = (await listDeployments(NS_SET)).filter((d) => d.spec?.replicas !== 1);
     if (left.length > 0)
       log(`${after} left ${left.length} Deployments not at 1 replica; scaling them back to 1`);
     await pool(left, 16, async (d) => {
@@ -659,7 +663,10 @@ spec: {weekdays: "*", sleepAt: "${hhmm(sleepAt)}", wakeUpAt: "${hhmm(wakeAt)}", 
 
   // Slumber: the same schedule as annotations on each Namespace.
   if (AGENTS.includes("slumber")) {
-    const { agent, readyS } = await startSlumber(ids.slumber, `excludeNamespaces: ["(?!bench-ns-).*"]\n`);
+    const { agent, readyS } = await startSlumber(
+      ids.slumber,
+      `excludeNamespaces: ["(?!bench-ns-${RUN}-).*"]\n`,
+    );
     log(`Slumber ready (first full pass) in ${readyS.toFixed(1)} s`);
     const sleepAt = minuteAfter(lead(10 + NAMESPACES * 0.05));
     const wakeAt = sleepAt + NS_GAP_MIN * 60_000;
@@ -667,7 +674,7 @@ spec: {weekdays: "*", sleepAt: "${hhmm(sleepAt)}", wakeUpAt: "${hhmm(wakeAt)}", 
       "annotate",
       "namespace",
       "-l",
-      `${SET_LABEL}=ns`,
+      `${SET_LABEL}=${NS_SET}`,
       "--overwrite",
       `slumber.dev/sleep-schedule=${cronAt(sleepAt)}`,
       `slumber.dev/wakeup-schedule=${cronAt(wakeAt)}`,
@@ -683,16 +690,16 @@ spec: {weekdays: "*", sleepAt: "${hhmm(sleepAt)}", wakeUpAt: "${hhmm(wakeAt)}", 
 }
 
 async function vclusterRun(id: Identity): Promise<Measured> {
-  const names = Array.from({ length: VCLUSTERS }, (_, i) => `bench-vc-${i}`);
+  const names = Array.from({ length: VCLUSTERS }, (_, i) => `bench-vc-${RUN}-${i}`);
   log(`creating ${VCLUSTERS} virtual clusters (StatefulSet with a volumeClaimTemplate + 2 synced pods each)`);
   const created = Date.now();
-  await createNamespaces("vc", names);
+  await createNamespaces(VC_SET, names);
   await pool(names, 16, async (name) => {
     const labels = { app: "vcluster", release: name };
     await apps.createNamespacedStatefulSet({
       namespace: name,
       body: {
-        metadata: { name, labels: { ...labels, [SET_LABEL]: "vc" } },
+        metadata: { name, labels: { ...labels, [SET_LABEL]: VC_SET } },
         spec: {
           serviceName: `${name}-headless`,
           replicas: 1,
@@ -730,14 +737,17 @@ async function vclusterRun(id: Identity): Promise<Measured> {
     `${VCLUSTERS} control planes ready`,
     30 * 60_000,
     async () => {
-      const planes = await listStatefulSets("vc");
+      const planes = await listStatefulSets(VC_SET);
       return planes.length === VCLUSTERS && planes.every((p) => p.status?.readyReplicas === 1);
     },
     5_000,
   );
   log(`${VCLUSTERS} virtual clusters ready in ${((Date.now() - created) / 1000).toFixed(0)} s`);
 
-  const { agent, readyS } = await startSlumber(id, `manage: all\nexcludeNamespaces: ["(?!bench-vc-).*"]\n`);
+  const { agent, readyS } = await startSlumber(
+    id,
+    `manage: all\nexcludeNamespaces: ["(?!bench-vc-${RUN}-).*"]\n`,
+  );
   log(`Slumber ready (first full pass over ${VCLUSTERS} vclusters) in ${readyS.toFixed(1)} s`);
   const sleepAt = minuteAfter(10_000 + VCLUSTERS * 50 + REST_S * 1000 + 40_000);
   const wakeAt = sleepAt + VC_GAP_MIN * 60_000;
@@ -745,7 +755,7 @@ async function vclusterRun(id: Identity): Promise<Measured> {
     "annotate",
     "namespace",
     "-l",
-    `${SET_LABEL}=vc`,
+    `${SET_LABEL}=${VC_SET}`,
     "--overwrite",
     `slumber.dev/sleep-schedule=${cronAt(sleepAt)}`,
     `slumber.dev/wakeup-schedule=${cronAt(wakeAt)}`,
@@ -754,7 +764,7 @@ async function vclusterRun(id: Identity): Promise<Measured> {
     `Slumber: ${VCLUSTERS} host namespaces annotated, sleep at ${hhmm(sleepAt)} UTC, wake at ${hhmm(wakeAt)} UTC`,
   );
   const figures = await measure(agent, id, sleepAt, wakeAt, async () => {
-    const planes = await listStatefulSets("vc");
+    const planes = await listStatefulSets(VC_SET);
     return {
       asleep: planes.filter((p) => p.spec?.replicas === 0).length,
       awake: planes.filter((p) => p.spec?.replicas === 1).length,
@@ -781,17 +791,17 @@ async function main(): Promise<void> {
   onCleanup(`delete namespace ${AGENTS_NS}`, async () => {
     await kubectl(["delete", "--ignore-not-found", "namespace", AGENTS_NS, "--wait=false"]);
   });
-  const slumberId = await identity("bench-slumber", "slumber");
+  const slumberId = await identity(`bench-slumber-${RUN}`, "slumber");
   await addNodes(NAMESPACES * 2 + VCLUSTERS * 3);
 
   let nsRuns: NamespaceRun[] = [];
   if (NAMESPACES > 0) {
     const kg = await buildKubeGreen();
     await installKubeGreen(kg);
-    const kubeGreenId = await identity("bench-kube-green", "bench-kube-green");
+    const kubeGreenId = await identity(`bench-kube-green-${RUN}`, `bench-kube-green-${RUN}`);
     log(`agents: ${AGENTS.join(", ")}`);
     nsRuns = await namespaceComparison(kg, { slumber: slumberId, kubeGreen: kubeGreenId });
-    await kubectl(["delete", "namespace", "-l", `${SET_LABEL}=ns`, "--wait=false"]);
+    await kubectl(["delete", "namespace", "-l", `${SET_LABEL}=${NS_SET}`, "--wait=false"]);
   }
   const vc = VCLUSTERS > 0 ? await vclusterRun(slumberId) : null;
 
