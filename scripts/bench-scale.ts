@@ -109,7 +109,10 @@ async function pool<T>(
 ): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
+    while (next < items.length) {
+      assertNotCleaning("more work");
+      await work(items[next++] as T);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
@@ -136,6 +139,20 @@ async function waitUntil<T>(
   );
 }
 
+/** Retries `create` for up to 2 minutes while the API server answers 403 (ServiceAccount not there yet). */
+async function retryWhileForbidden(create: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await create();
+      return;
+    } catch (error) {
+      if ((error as { code?: number }).code !== 403 || Date.now() > deadline) throw error;
+      await sleep(1_000);
+    }
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const server = createServer();
@@ -150,8 +167,16 @@ async function freePort(): Promise<number> {
 
 // ------------------------------------------------------------------------------------------ cleanup
 const cleanups: Array<{ what: string; run: () => Promise<void> }> = [];
-const onCleanup = (what: string, fn: () => Promise<void>) => cleanups.push({ what, run: fn });
 let cleaning = false;
+/** Registers an undo step; once cleanup has begun (Ctrl-C while main() still runs), undoes at once. */
+const onCleanup = (what: string, fn: () => Promise<void>) => {
+  if (cleaning) void fn().catch((error) => log(`cleanup of ${what} failed: ${String(error)}`));
+  else cleanups.push({ what, run: fn });
+};
+/** main() keeps running while a signal's cleanup runs: it must start nothing new from then on. */
+function assertNotCleaning(what: string): void {
+  if (cleaning) throw new Error(`not starting ${what}: cleaning up`);
+}
 async function cleanUp(): Promise<void> {
   if (cleaning) return;
   cleaning = true;
@@ -181,6 +206,7 @@ interface Agent {
 }
 
 function startProcess(name: string, command: string, args: string[]): Agent {
+  assertNotCleaning(name);
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (c: Buffer) => {
@@ -721,16 +747,19 @@ async function vclusterRun(id: Identity): Promise<Measured> {
       },
     });
     for (const i of [0, 1]) {
-      await core.createNamespacedPod({
-        namespace: name,
-        body: {
-          metadata: {
-            name: `web-${i}-x-default-x-${name}`,
-            labels: { "vcluster.loft.sh/managed-by": name, "vcluster.loft.sh/namespace": "default" },
+      // A new namespace's default ServiceAccount comes from the controller-manager, late when it is busy.
+      await retryWhileForbidden(() =>
+        core.createNamespacedPod({
+          namespace: name,
+          body: {
+            metadata: {
+              name: `web-${i}-x-default-x-${name}`,
+              labels: { "vcluster.loft.sh/managed-by": name, "vcluster.loft.sh/namespace": "default" },
+            },
+            spec: { ...placement, containers: [container("web")] },
           },
-          spec: { ...placement, containers: [container("web")] },
-        },
-      });
+        }),
+      );
     }
   });
   await waitUntil(
