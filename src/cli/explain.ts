@@ -50,7 +50,8 @@ export function runExplain(options: ExplainOptions): ExplainResult {
   const sleepAfter = parseDuration(options.defaultSleepAfter ?? DEFAULT_SLEEP_AFTER);
   if (!sleepAfter.ok) problems.push(`--default-sleep-after: ${sleepAfter.message}`);
 
-  const annotations: Record<string, string> = {};
+  // A Map, not an object literal: a key such as "constructor" must not be found before it is given.
+  const given = new Map<string, string>();
   for (const item of options.annotations) {
     const separator = item.indexOf("=");
     if (separator <= 0) {
@@ -58,12 +59,13 @@ export function runExplain(options: ExplainOptions): ExplainResult {
       continue;
     }
     const key = item.slice(0, separator).trim();
-    if (key in annotations) {
+    if (given.has(key)) {
       problems.push(`--annotation ${key} is given twice`);
       continue;
     }
-    annotations[key] = item.slice(separator + 1);
+    given.set(key, item.slice(separator + 1));
   }
+  const annotations: Record<string, string> = Object.fromEntries(given);
   for (const key of unknownSlumberKeys(annotations)) {
     problems.push(`${key}="${annotations[key]}": unknown slumber.dev/ annotation (a typo?)`);
   }

@@ -37,6 +37,15 @@ interface ConfigFile {
   excludeNamespaces: string[] | null;
 }
 
+/** A YAML value for a message, as JSON; String() throws on some mappings, JSON on self-referencing aliases. */
+function describeValue(raw: unknown): string {
+  try {
+    return JSON.stringify(raw) ?? String(raw);
+  } catch {
+    return "(a value that refers to itself through a YAML alias)";
+  }
+}
+
 function parseConfigFile(path: string, text: string): ConfigFile {
   const fail = (key: string, message: string): never => {
     throw new ConfigError(`config file ${path}: ${key}: ${message}`);
@@ -59,16 +68,18 @@ function parseConfigFile(path: string, text: string): ConfigFile {
     }
   }
 
-  const defaults: Record<string, string> = {};
+  let defaults: Record<string, string> = {};
   if (root.defaults !== undefined && root.defaults !== null) {
     if (typeof root.defaults !== "object" || Array.isArray(root.defaults)) {
       fail("defaults", "expected a mapping of policy keys (sleep-after, awake-hours, ...)");
     }
-    for (const [key, raw] of Object.entries(root.defaults as Record<string, unknown>)) {
+    const entries = Object.entries(root.defaults as Record<string, unknown>).map(([key, raw]) => {
       if (!["string", "number", "boolean"].includes(typeof raw))
         fail(`defaults.${key}`, "expected a single value");
-      defaults[key] = String(raw);
-    }
+      return [key, String(raw)] as const;
+    });
+    // fromEntries defines own properties: a key such as `__proto__` stays a key, and is then refused.
+    defaults = Object.fromEntries(entries);
     // The policy's own parsers, so the agent refuses at start what it would refuse on every target.
     const errors = validateDefaults(defaults);
     if (errors.length > 0) {
@@ -79,7 +90,7 @@ function parseConfigFile(path: string, text: string): ConfigFile {
   let manageAll = false;
   if (root.manage !== undefined && root.manage !== null) {
     if (root.manage !== "all" && root.manage !== "annotated") {
-      fail("manage", `"${String(root.manage)}" is not "all" or "annotated"`);
+      fail("manage", `${describeValue(root.manage)} is not "all" or "annotated"`);
     }
     manageAll = root.manage === "all";
   }

@@ -25,15 +25,16 @@ export interface CronSchedule {
 const MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 const WEEKDAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
-const MACROS: Readonly<Record<string, string>> = {
-  "@yearly": "0 0 1 1 *",
-  "@annually": "0 0 1 1 *",
-  "@monthly": "0 0 1 * *",
-  "@weekly": "0 0 * * 0",
-  "@daily": "0 0 * * *",
-  "@midnight": "0 0 * * *",
-  "@hourly": "0 * * * *",
-};
+// A Map, not an object literal: user text such as "constructor" must not find Object's own members.
+const MACROS: ReadonlyMap<string, string> = new Map([
+  ["@yearly", "0 0 1 1 *"],
+  ["@annually", "0 0 1 1 *"],
+  ["@monthly", "0 0 1 * *"],
+  ["@weekly", "0 0 * * 0"],
+  ["@daily", "0 0 * * *"],
+  ["@midnight", "0 0 * * *"],
+  ["@hourly", "0 * * * *"],
+]);
 
 interface FieldSpec {
   name: string;
@@ -106,7 +107,7 @@ const indicesOf = (set: boolean[]): number[] => set.flatMap((on, index) => (on ?
 
 export function parseCron(text: string): Parsed<CronSchedule> {
   const expression = text.trim();
-  const expanded = MACROS[expression.toLowerCase()] ?? expression;
+  const expanded = MACROS.get(expression.toLowerCase()) ?? expression;
   const parts = expanded.split(/\s+/);
   if (parts.length !== 5) {
     return {

@@ -33,14 +33,19 @@ export function parseDuration(text: string): Parsed<number> {
     }
     total += Number(match[1]) * UNIT_MS[match[2]!]!;
   }
-  return { ok: true, value: Math.round(total) };
+  const ms = Math.round(total);
+  if (!Number.isSafeInteger(ms)) return { ok: false, message: `"${value}" is too long to be a duration` };
+  return { ok: true, value: ms };
 }
 
 /** Integer seconds, as vCluster Platform writes `sleepmode.loft.sh/sleep-after`. */
 export function parseSeconds(text: string): Parsed<number> {
   const value = text.trim();
   if (!/^\d+$/.test(value)) return { ok: false, message: `"${value}" is not a whole number of seconds` };
-  return { ok: true, value: Number(value) * 1000 };
+  const ms = Number(value) * 1000;
+  if (!Number.isSafeInteger(ms))
+    return { ok: false, message: `"${value}" is too many seconds to be a duration` };
+  return { ok: true, value: ms };
 }
 
 /** `1h30m`, `45s`, `2h`: the shortest Go-style spelling (milliseconds dropped below a second). */

@@ -96,6 +96,15 @@ const pathGet = (document: unknown, path: string[]): unknown =>
     document,
   );
 
+/** A YAML value for an error; an alias that refers to itself cannot be written as JSON. */
+function describeYamlValue(raw: unknown): string {
+  try {
+    return JSON.stringify(raw);
+  } catch {
+    return "(a value that refers to itself through a YAML alias)";
+  }
+}
+
 /** Parses vc-config config.yaml into the settings Slumber reads; a broken file is an error, not "no settings". */
 function readConfigYaml(
   text: string,
@@ -124,7 +133,7 @@ function readConfigYaml(
       if (typeof raw === "object") {
         errors.push({
           key,
-          value: JSON.stringify(raw),
+          value: describeYamlValue(raw),
           message: `${key}: expected a single value`,
           source: "config.yaml",
         });
@@ -142,7 +151,7 @@ function readConfigYaml(
     if (entries === null || entries.some(([, value]) => typeof value === "object")) {
       errors.push({
         key,
-        value: JSON.stringify(raw),
+        value: describeYamlValue(raw),
         message: `${key}: expected a map of label values`,
         source: "config.yaml",
       });

@@ -31,7 +31,9 @@ export function parseHourlyCost(text: string): Parsed<number> {
   if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value)) {
     return { ok: false, message: `"${text}" is not a non-negative decimal number` };
   }
-  return { ok: true, value: Number(value) };
+  const cost = Number(value);
+  if (!Number.isFinite(cost)) return { ok: false, message: `"${text}" is too large to be a cost` };
+  return { ok: true, value: cost };
 }
 
 export function parseForce(text: string): Parsed<DesiredState> {

@@ -45,6 +45,18 @@ describe("slumber explain", () => {
     expect(JSON.parse(result.stdout).next).toEqual({ state: "asleep", at: "2026-11-27T12:30:00.250Z" });
   });
 
+  // Found by test/fuzz: annotations were collected in a plain object, so `key in annotations` was
+  // true for Object's own members and these were reported as "given twice".
+  test.each(["constructor", "toString", "__proto__"])(
+    "a key named %s is judged as a key, not as given twice",
+    (key) => {
+      const result = runExplain({ at: "2026-11-27T12:00:00Z", annotations: [`${key}=x`] });
+      expect(result.stderr).not.toContain("given twice");
+      expect(result.exitCode).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ state: "unmanaged" });
+    },
+  );
+
   test("a value may contain '='", () => {
     const result = runExplain({
       at: "2026-11-27T12:00:00Z",

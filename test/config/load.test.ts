@@ -124,7 +124,20 @@ describe("loadAgentConfig", () => {
       "config file c.yaml: defaults.awake-hours: ",
     ],
     ["bad cron", "defaults:\n  sleep-schedule: 0 19 * *", "config file c.yaml: defaults.sleep-schedule: "],
+    // Found by test/fuzz: assigned into a plain object, this key set the prototype and vanished unreported.
+    [
+      "a key named __proto__ under defaults",
+      "defaults:\n  __proto__: 1h",
+      "config file c.yaml: defaults.__proto__: unknown policy key",
+    ],
     ["list as a value", "defaults:\n  awake-hours: [a, b]", "defaults.awake-hours: expected a single value"],
+    // Found by test/fuzz: String() of this mapping threw a TypeError instead of a ConfigError.
+    [
+      "a mapping as manage",
+      "manage: {toString: 0}",
+      'config file c.yaml: manage: {"toString":0} is not "all" or "annotated"',
+    ],
+    ["a self-referencing manage", "manage: &a\n  x: *a", "config file c.yaml: manage: "],
     ["bad manage", "manage: some", 'config file c.yaml: manage: "some" is not "all" or "annotated"'],
     [
       "bad regex",

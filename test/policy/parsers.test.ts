@@ -35,6 +35,22 @@ describe("parseDuration", () => {
     expect(parseSeconds("3600")).toEqual({ ok: true, value: 3_600_000 });
     expect(parseSeconds("1h").ok).toBe(false);
   });
+  // Found by test/fuzz: digits beyond what a double holds exactly read as Infinity or as a rounded
+  // count of milliseconds that timers and date arithmetic cannot use.
+  test.each([
+    ["parseDuration", parseDuration, `${"9".repeat(400)}h`],
+    ["parseDuration", parseDuration, `${"9".repeat(20)}h`],
+    ["parseDuration", parseDuration, "2562047788h1m"],
+    ["parseSeconds", parseSeconds, "9".repeat(400)],
+    ["parseSeconds", parseSeconds, "9".repeat(16)],
+  ])("%s of a value too large to use is an error quoting it", (_name, parse, text) => {
+    const result = parse(text);
+    expect(result).toMatchObject({ ok: false });
+    if (!result.ok) expect(result.message).toContain(text);
+  });
+  test("the longest duration still accepted is exact", () => {
+    expect(parseDuration("2562047h")).toEqual({ ok: true, value: 2_562_047 * 3_600_000 });
+  });
 });
 
 describe("parseAwakeHours", () => {
@@ -90,6 +106,16 @@ describe("parseCron", () => {
   ])("%j is rejected", (text) => {
     expect(parseCron(text).ok).toBe(false);
   });
+  // Found by test/fuzz: the macro table was a plain object, so these names looked up Object's own
+  // members and the parser threw instead of answering.
+  test.each(["constructor", "__proto__", "toString", "hasOwnProperty"])(
+    "%j is an error quoting it, not an exception",
+    (text) => {
+      const cron = parseCron(text);
+      expect(cron).toMatchObject({ ok: false });
+      if (!cron.ok) expect(cron.message).toContain(`"${text}"`);
+    },
+  );
 
   const fire = (expression: string, zone: string, from: string, direction: "next" | "previous") => {
     const cron = parseCron(expression);
@@ -216,7 +242,9 @@ describe("small values", () => {
   });
   test("hourly cost", () => {
     expect(parseHourlyCost("0.25")).toEqual({ ok: true, value: 0.25 });
-    for (const bad of ["-1", "1,5", "$3", "1e3", ""]) expect(parseHourlyCost(bad).ok, bad).toBe(false);
+    for (const bad of ["-1", "1,5", "$3", "1e3", "", "9".repeat(400)]) {
+      expect(parseHourlyCost(bad).ok, bad).toBe(false);
+    }
   });
   test("user-agent globs", () => {
     const globs = ["argocd*", "kube-probe/*"];

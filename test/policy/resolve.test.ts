@@ -92,6 +92,24 @@ describe("policy errors name the key and value, and never become a default", () 
     expect(errors[0]?.key).toBe("vc-config-dev:config.yaml");
   });
 
+  // Found by test/fuzz: describing the refused value with JSON.stringify threw on a YAML alias
+  // that refers to itself, so a tenant's vc-config Secret could make resolvePolicy throw.
+  test.each([
+    ["schedule", "sleep:\n  auto:\n    schedule: &a\n      x: *a\n", "vc-config-dev:sleep.auto.schedule"],
+    [
+      "exclude labels",
+      "sleep:\n  auto:\n    exclude:\n      selector:\n        labels: &a\n          x: *a\n",
+      "vc-config-dev:sleep.auto.exclude.selector.labels",
+    ],
+  ])(
+    "config.yaml %s that refers to itself is an error naming the path, not an exception",
+    (_what, yaml, key) => {
+      const { errors } = resolve({ vclusterName: "dev", vclusterConfigYaml: yaml });
+      expect(errors).toEqual([expect.objectContaining({ key, source: "config.yaml" })]);
+      expect(errors[0]!.message).toContain(key);
+    },
+  );
+
   test("a bad --default-timezone is an error", () => {
     const { errors } = resolve(
       { objectAnnotations: { "slumber.dev/sleep-after": "1h" } },

@@ -1,0 +1,120 @@
+// Hostile strings for the fuzz tests: random text, and text stitched together from the tokens the
+// parsers look for (digits, units, clocks, day and month names, zones, cron syntax), so that the
+// generated input reaches deep into each grammar instead of failing at its first character.
+import fc from "fast-check";
+
+/** Words that are properties of every plain object: a parser that indexes `{}` by user text trips on them. */
+export const PROTOTYPE_WORDS = [
+  "__proto__",
+  "constructor",
+  "toString",
+  "valueOf",
+  "hasOwnProperty",
+  "prototype",
+];
+
+const TOKENS = [
+  ...PROTOTYPE_WORDS,
+  "0",
+  "1",
+  "7",
+  "24",
+  "59",
+  "60",
+  "99",
+  "1.5",
+  ".5",
+  "1.",
+  "9".repeat(20),
+  "9".repeat(400),
+  "-",
+  "+",
+  ":",
+  ",",
+  "/",
+  "*",
+  "?",
+  "=",
+  ".",
+  " ",
+  "  ",
+  "\t",
+  "\n",
+  "\u0000",
+  "\u00a0",
+  "é",
+  "😴",
+  "h",
+  "m",
+  "s",
+  "ms",
+  "d",
+  "e",
+  "E",
+  "T",
+  "Z",
+  "z",
+  "00:00",
+  "08:00",
+  "24:00",
+  "25:61",
+  "Mon",
+  "fri",
+  "Sunday",
+  "Mon-Fri",
+  "Sat-Sun",
+  "jan",
+  "DEC",
+  "@daily",
+  "@hourly",
+  "@every",
+  "Europe/Berlin",
+  "America/New_York",
+  "UTC",
+  "Etc/GMT+14",
+  "Mars/Olympus",
+  "true",
+  "false",
+  "TRUE",
+  "asleep",
+  "awake",
+  "2026-11-27",
+  "2026-02-30",
+  "T19:00:00",
+  "+01:00",
+  "-99:99",
+  "NaN",
+  "Infinity",
+  "null",
+  "~",
+  "[",
+  "]",
+  "{",
+  "}",
+  "'",
+  '"',
+  "\\",
+  "%",
+  "#",
+  "&a",
+  "*a",
+  "!!binary",
+  "---",
+  "...",
+];
+
+/** Grammar-shaped junk: 0–12 tokens concatenated. */
+export const tokenSoup = fc
+  .array(fc.constantFrom(...TOKENS), { maxLength: 12 })
+  .map((parts) => parts.join(""));
+
+/** Any string at all: printable, full Unicode, or grammar-shaped. */
+export const hostileString = fc.oneof(
+  { weight: 3, arbitrary: tokenSoup },
+  { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.constantFrom(...PROTOTYPE_WORDS) },
+);
+
+/** Bounded so `npm test` stays quick; raise locally with FUZZ_RUNS=100000 to search harder. */
+export const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
