@@ -815,7 +815,7 @@ async function main(): Promise<void> {
   log("in-memory pass over 1,000 fake vclusters");
   const reconcile = await benchReconcile(1_000);
 
-  await kubectl(["apply", "-f", join(repo, "deploy/rbac.yaml")]);
+  await kubectl(["apply", "-f", join(repo, "deploy/base/rbac.yaml")]);
   await kubectl(["apply", "-f", "-"], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${AGENTS_NS}}\n`);
   onCleanup(`delete namespace ${AGENTS_NS}`, async () => {
     await kubectl(["delete", "--ignore-not-found", "namespace", AGENTS_NS, "--wait=false"]);

@@ -213,12 +213,33 @@ export function planNamespaceSleep(
       note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,
     };
   }
-  for (const w of inOrder(sleepableWorkloads(workloads), (w) => SLEEP_ORDER[w.kind])) {
+  const sleepable = sleepableWorkloads(workloads);
+  for (const w of inOrder(sleepable, (w) => SLEEP_ORDER[w.kind])) {
     if (skip.has(workloadKey(w))) continue;
+    // A ScaledObject is paused only once its target's own count is recorded: paused at 0 first, KEDA
+    // would scale the target to 0 with nothing recorded, and its count would be lost.
+    if (w.kind === "ScaledObject" && scaleTargetOf(w, sleepable, workloadSleepStep)) continue;
     const step = workloadSleepStep(w);
     if (step) return step;
   }
   return null;
+}
+
+/** The ScaledObject's target workload, when `pending` still has a step for it. */
+function scaleTargetOf(
+  scaledObject: Workload,
+  workloads: readonly Workload[],
+  pending: (w: Workload) => Step | null,
+): Workload | undefined {
+  const target = scaledObject.scaleTarget;
+  if (!target) return undefined;
+  return workloads.find(
+    (w) =>
+      w.kind !== "ScaledObject" &&
+      w.kind === (target.kind || "Deployment") &&
+      w.meta.name === target.name &&
+      pending(w) !== null,
+  );
 }
 
 /** Next write towards wake: each workload Slumber changed, then the namespace's record. Null when awake. */
@@ -230,6 +251,9 @@ export function planNamespaceWake(
 ): Step | null {
   for (const w of inOrder(workloads, (w) => -SLEEP_ORDER[w.kind])) {
     if (skip.has(workloadKey(w))) continue;
+    // A workload is restored only once its ScaledObject is handed back to KEDA: paused at 0, KEDA would
+    // scale it straight back to 0.
+    if (w.kind !== "ScaledObject" && heldByPausedScaledObject(w, workloads)) continue;
     const step = workloadWakeStep(w);
     if (step) return step;
   }
@@ -242,6 +266,16 @@ export function planNamespaceWake(
     note: `ending sleep of Namespace ${ns.meta.name}`,
   };
 }
+
+/** Whether a ScaledObject that Slumber paused, and has not yet handed back, scales `w`. */
+const heldByPausedScaledObject = (w: Workload, workloads: readonly Workload[]): boolean =>
+  workloads.some(
+    (so) =>
+      so.kind === "ScaledObject" &&
+      so.scaleTarget?.name === w.meta.name &&
+      (so.scaleTarget.kind || "Deployment") === w.kind &&
+      workloadWakeStep(so) !== null,
+  );
 
 /** Records a change to the namespace's workloads that Slumber did not make as activity (rate-limited). */
 export const planActivityRecord = (ns: NamespaceObject, now: number, what: string): Step | null =>
