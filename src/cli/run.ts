@@ -14,8 +14,9 @@ export interface RunnableReconciler {
 export interface RunAgentOptions {
   config: AgentConfig;
   metricsPort: number;
-  /** Accepted and reported; the wake proxy that will listen on it is a later release. */
   proxyPort: number;
+  /** Starts the wake proxy once the reconciler is ready (its routes come from the first pass). */
+  startProxy?: () => Promise<{ port: number; close(graceMs?: number): Promise<void> }>;
   metrics: SlumberMetrics;
   reconciler: RunnableReconciler;
   logger: Logger;
@@ -69,21 +70,29 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
     },
     "starting slumber",
   );
-  logger.info(
-    { proxyPort: options.proxyPort },
-    "--proxy-port is reserved for the wake proxy, which is not part of this release; nothing listens on it",
-  );
   const server = await startHealthServer({
     port: options.metricsPort,
     metrics: options.metrics,
     isReady: () => reconciler.isReady(),
     logger,
   });
+  let proxy: { close(graceMs?: number): Promise<void> } | undefined;
   try {
     await reconciler.start();
+    if (options.startProxy) {
+      try {
+        proxy = await options.startProxy();
+      } catch (error) {
+        logger.error({ proxyPort: options.proxyPort, err: (error as Error).message }, "cannot start the wake proxy");
+        await reconciler.stop();
+        return ExitCode.failure;
+      }
+    }
     const signal = await (options.stopSignal ?? terminationSignal(logger));
     logger.info({ signal }, "stopping: finishing the step in flight");
     const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
+    // Requests in flight get a few seconds; held ones are answered 503 (client-go retries).
+    await proxy?.close(Math.min(5_000, stopTimeoutMs / 4));
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       Promise.resolve(reconciler.stop()).then(() => true),

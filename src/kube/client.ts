@@ -16,7 +16,9 @@ import {
   type V1Namespace,
   type V1ObjectMeta,
   type V1Pod,
+  type V1Secret,
   type V1StatefulSet,
+  Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import {
@@ -30,6 +32,7 @@ import {
   type ObjectPatch,
   type ObjectRef,
   type PatchableKind,
+  type SecretData,
   type WatchEvent,
   type WatchedResource,
   type WatchHandle,
@@ -403,6 +406,102 @@ export class ApiServerKubeClient implements KubeClient {
     );
   }
 
+  async readSecret(namespace: string, name: string): Promise<SecretData | null> {
+    try {
+      const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+        this.core.readNamespacedSecret({ namespace, name }),
+      );
+      return decodeSecret(secret);
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 404) return null;
+      throw err;
+    }
+  }
+
+  async createSecret(namespace: string, name: string, data: SecretData): Promise<"created" | "exists"> {
+    const encoded: Record<string, string> = {};
+    for (const [key, value] of Object.entries(data)) encoded[key] = value.toString("base64");
+    try {
+      await call("create", `Secret ${namespace}/${name}`, () =>
+        this.core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "slumber" } },
+            data: encoded,
+          },
+        }),
+      );
+      return "created";
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 409) return "exists";
+      throw err;
+    }
+  }
+
+  watchSecret(namespace: string, name: string, onChange: (data: SecretData | null) => void): WatchHandle {
+    const object = `Secret ${namespace}/${name}`;
+    let stopped = false;
+    let abort: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let backoffMs = INFORMER_BACKOFF_MIN_MS;
+    let markSynced: () => void = () => {};
+    const synced = new Promise<void>((resolve) => {
+      markSynced = resolve;
+    });
+    const retry = (err: unknown) => {
+      if (stopped) return;
+      if (err)
+        this.logger.warn(
+          { secret: object, err: networkDetail(err), retryInMs: backoffMs },
+          "secret watch stopped; restarting",
+        );
+      timer = setTimeout(() => void begin(), err ? backoffMs : 0);
+      backoffMs = err ? Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS) : INFORMER_BACKOFF_MIN_MS;
+    };
+    // A read, then a watch from that version: only `get` and `watch` on one name, never a list of Secrets.
+    const begin = async (): Promise<void> => {
+      if (stopped) return;
+      let resourceVersion: string | undefined;
+      try {
+        const secret = await this.core.readNamespacedSecret({ namespace, name });
+        resourceVersion = secret.metadata?.resourceVersion;
+        onChange(decodeSecret(secret));
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 404)) {
+          markSynced();
+          retry(err);
+          return;
+        }
+        onChange(null);
+      }
+      markSynced();
+      if (stopped) return;
+      try {
+        abort = await new Watch(this.kubeConfig).watch(
+          `/api/v1/namespaces/${namespace}/secrets`,
+          { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
+          (phase: string, obj: V1Secret) => {
+            backoffMs = INFORMER_BACKOFF_MIN_MS;
+            if (phase === "ADDED" || phase === "MODIFIED") onChange(decodeSecret(obj));
+            else if (phase === "DELETED") onChange(null);
+          },
+          (err: unknown) => retry(err),
+        );
+      } catch (err) {
+        retry(err);
+      }
+    };
+    void begin();
+    return {
+      synced,
+      stop: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        abort?.abort();
+      },
+    };
+  }
+
   watch(resource: WatchedResource, onEvent: (event: WatchEvent) => void): WatchHandle {
     const informers = this.informerSpecs(resource).map((spec) => this.startInformer(resource, spec, onEvent));
     return {
@@ -513,6 +612,12 @@ export class ApiServerKubeClient implements KubeClient {
       },
     };
   }
+}
+
+function decodeSecret(secret: V1Secret): SecretData {
+  const data: Record<string, Buffer> = {};
+  for (const [key, value] of Object.entries(secret.data ?? {})) data[key] = Buffer.from(value, "base64");
+  return data;
 }
 
 interface InformerSpec {

@@ -219,7 +219,10 @@ export function planActivityRecord(ns: NamespaceObject, now: number, what: strin
     purpose: "activity",
     ref: namespaceRef(ns.meta.name),
     patch: {
-      annotations: { [Annotations.lastActivity]: formatTimestamp(now) },
+      annotations: {
+        [Annotations.lastActivity]: formatTimestamp(now),
+        [Annotations.lastActivitySource]: "workload",
+      },
       resourceVersion: ns.meta.resourceVersion,
     },
     note: `Namespace ${ns.meta.name}: ${what} changed outside Slumber; recorded as activity`,
