@@ -132,12 +132,18 @@ function parseProxyFlags(flags: RunProxyFlags) {
   const port = parsePort("--proxy-port", flags.proxyPort);
   const wakeTimeoutMs = durationFlag("--wake-timeout", flags.wakeTimeout);
   if (!/^\d+$/.test(flags.maxHeld) || Number(flags.maxHeld) < 1)
-    throw new CliError(`--max-held: "${flags.maxHeld}" is not a whole number of requests (1 or more)`, ExitCode.usage);
+    throw new CliError(
+      `--max-held: "${flags.maxHeld}" is not a whole number of requests (1 or more)`,
+      ExitCode.usage,
+    );
   let certSecret: { namespace: string; name: string } | undefined;
   if (flags.proxyCertSecret !== undefined) {
     const [namespace, name, extra] = flags.proxyCertSecret.split("/");
     if (!namespace || !name || extra !== undefined)
-      throw new CliError(`--proxy-cert-secret: "${flags.proxyCertSecret}" is not NAMESPACE/NAME`, ExitCode.usage);
+      throw new CliError(
+        `--proxy-cert-secret: "${flags.proxyCertSecret}" is not NAMESPACE/NAME`,
+        ExitCode.usage,
+      );
     certSecret = { namespace, name };
   }
   const baseDomain = flags.proxyBaseDomain?.replace(/^\.|\.$/g, "");
@@ -240,7 +246,11 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         "--proxy-cert-secret <namespace/name>",
         "Secret with the proxy's serving certificate (tls.crt, tls.key, ca.crt; cert-manager's layout), followed for renewals; default: generated once into <agent namespace>/slumber-proxy-tls",
       )
-      .option("--wake-timeout <duration>", "how long the proxy holds a request for a waking cluster before 504", "120s")
+      .option(
+        "--wake-timeout <duration>",
+        "how long the proxy holds a request for a waking cluster before 504",
+        "120s",
+      )
       .option("--max-held <count>", "requests held per waking cluster before 503 with Retry-After", "1000")
       .option(
         "--resync <duration>",

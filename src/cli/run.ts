@@ -83,7 +83,10 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
       try {
         proxy = await options.startProxy();
       } catch (error) {
-        logger.error({ proxyPort: options.proxyPort, err: (error as Error).message }, "cannot start the wake proxy");
+        logger.error(
+          { proxyPort: options.proxyPort, err: (error as Error).message },
+          "cannot start the wake proxy",
+        );
         await reconciler.stop();
         return ExitCode.failure;
       }

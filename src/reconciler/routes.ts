@@ -12,7 +12,8 @@ export function upstreamOf(plane: ControlPlane): { upstream: string | null; erro
   if (annotated === undefined)
     return { upstream: `https://${plane.release}.${plane.meta.namespace}.svc:443` };
   const url = URL.canParse(annotated) ? new URL(annotated) : null;
-  const plain = url !== null && url.protocol === "https:" && url.pathname === "/" && !url.search && !url.username;
+  const plain =
+    url !== null && url.protocol === "https:" && url.pathname === "/" && !url.search && !url.username;
   if (!url || !plain)
     return {
       upstream: null,

@@ -1,7 +1,8 @@
 // A stand-in for a virtual cluster's API server over real TLS: records what reaches it, streams
 // watches, scripts raw upgrade answers (101 or a refusal with a Status body).
-import { createServer, type Server } from "node:https";
+
 import type { IncomingMessage } from "node:http";
+import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -53,11 +54,15 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
       record(req);
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/readyz") {
-        res.writeHead(state.ready ? 200 : 500, { "content-type": "text/plain" }).end(state.ready ? "ok" : "not ready");
+        res
+          .writeHead(state.ready ? 200 : 500, { "content-type": "text/plain" })
+          .end(state.ready ? "ok" : "not ready");
         return;
       }
       if (path === "/version" || path === "/api" || path === "/apis") {
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ path, accept: req.headers.accept ?? null }));
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ path, accept: req.headers.accept ?? null }));
         return;
       }
       if ((req.url ?? "").includes("watch=true") || (req.url ?? "").includes("follow=true")) {
@@ -76,7 +81,9 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
             method: req.method,
             path: req.url,
             user: req.headers["x-remote-user"] ?? null,
-            groups: req.rawHeaders.filter((_, i) => i % 2 === 1 && /^x-remote-group$/i.test(req.rawHeaders[i - 1] ?? "")),
+            groups: req.rawHeaders.filter(
+              (_, i) => i % 2 === 1 && /^x-remote-group$/i.test(req.rawHeaders[i - 1] ?? ""),
+            ),
             authorization: req.headers.authorization ? "present" : null,
             body: Buffer.concat(chunks).toString(),
           }),
@@ -100,7 +107,9 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
       );
       return;
     }
-    const offered = req.rawHeaders.filter((_, i) => i % 2 === 1 && /^x-stream-protocol-version$/i.test(req.rawHeaders[i - 1] ?? ""));
+    const offered = req.rawHeaders.filter(
+      (_, i) => i % 2 === 1 && /^x-stream-protocol-version$/i.test(req.rawHeaders[i - 1] ?? ""),
+    );
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade}\r\n` +
         `X-Stream-Protocol-Version: ${offered[0] ?? "none"}\r\nX-Offered-Count: ${offered.length}\r\n\r\n`,

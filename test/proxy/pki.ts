@@ -46,7 +46,11 @@ export function issue(spec: CertSpec, issuer?: Issued): Issued {
     extensions.push({ name: "keyUsage", keyCertSign: true, critical: true });
   } else {
     extensions.push({ name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true });
-    extensions.push({ name: "extKeyUsage", serverAuth: Boolean(spec.hosts), clientAuth: Boolean(spec.client) });
+    extensions.push({
+      name: "extKeyUsage",
+      serverAuth: Boolean(spec.hosts),
+      clientAuth: Boolean(spec.client),
+    });
   }
   if (spec.hosts)
     extensions.push({

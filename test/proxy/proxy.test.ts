@@ -8,17 +8,23 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { SlumberMetrics } from "../../src/metrics/registry.js";
 import { Annotations } from "../../src/policy/annotations.js";
-import { type WakeProxy, startWakeProxy } from "../../src/proxy/index.js";
+import { startWakeProxy, type WakeProxy } from "../../src/proxy/index.js";
 import { Reconciler } from "../../src/reconciler/reconciler.js";
-import { FakeKube } from "../fakes/kube.js";
 import { recordingObserver, testConfig } from "../fakes/harness.js";
+import { FakeKube } from "../fakes/kube.js";
 import { type Backend, startBackend } from "./backend.js";
 import { type ClusterPki, certsSecret, clusterPki } from "./pki.js";
 
 const silent = pino({ level: "silent" });
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString().replace(/\.\d+Z$/, "Z");
 
-function sleepingPlane(kube: FakeKube, namespace: string, name: string, upstream: string, extra: Record<string, string> = {}) {
+function sleepingPlane(
+  kube: FakeKube,
+  namespace: string,
+  name: string,
+  upstream: string,
+  extra: Record<string, string> = {},
+) {
   kube.addControlPlane({
     namespace,
     release: name,
@@ -51,7 +57,11 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
 
   const client = (pki: ClusterPki | null) =>
     new Agent({
-      connect: { ca: proxyCa, ...(pki ? { cert: pki.tenant.cert, key: pki.tenant.key } : {}), servername: "localhost" },
+      connect: {
+        ca: proxyCa,
+        ...(pki ? { cert: pki.tenant.cert, key: pki.tenant.key } : {}),
+        servername: "localhost",
+      },
     });
   const url = (path: string) => `https://127.0.0.1:${proxy.port}${path}`;
   const plane = (ns: string, name: string) => kube.controlPlane(ns, name);
@@ -119,8 +129,14 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
     await becomeReady("vc-a", "a");
     const results = await Promise.all(answers);
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-    expect(results[0]?.body).toMatchObject({ user: "alice", groups: ["system:masters", "dev"], path: "/api/v1/namespaces" });
-    expect(observer.transitions.filter((t) => t.key === "vcluster/vc-a/a" && t.to === "awake")).toHaveLength(1);
+    expect(results[0]?.body).toMatchObject({
+      user: "alice",
+      groups: ["system:masters", "dev"],
+      path: "/api/v1/namespaces",
+    });
+    expect(observer.transitions.filter((t) => t.key === "vcluster/vc-a/a" && t.to === "awake")).toHaveLength(
+      1,
+    );
     const annotations = plane("vc-a", "a").meta.annotations;
     expect(annotations[Annotations.lastActivitySource]).toBe("request");
     expect(Date.now() - Date.parse(annotations[Annotations.lastActivity] ?? "")).toBeLessThan(10_000);
@@ -145,7 +161,9 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
     expect(JSON.stringify(await forged.body.json())).not.toContain("eyJ");
     const crossed = await request(url("/vcluster/vc-b/b/api/v1/pods"), { dispatcher: client(pkiA) });
     expect(crossed.statusCode).toBe(401);
-    expect(((await crossed.body.json()) as { message: string }).message).toContain("not signed by this virtual cluster's client CA");
+    expect(((await crossed.body.json()) as { message: string }).message).toContain(
+      "not signed by this virtual cluster's client CA",
+    );
     await new Promise((r) => setTimeout(r, 200));
     expect(plane("vc-a", "a").replicas).toBe(0);
     expect(plane("vc-b", "b").replicas).toBe(0);
@@ -154,7 +172,12 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
 
   it("answers 404 with a Status for unknown clusters and hostile paths", async () => {
     const agent = client(pkiA);
-    for (const path of ["/api", "/vcluster/vc-a/zzz/api", "/vcluster/vc-a/a/../b/api", "/vcluster/vc-a%2Fa/api"]) {
+    for (const path of [
+      "/api",
+      "/vcluster/vc-a/zzz/api",
+      "/vcluster/vc-a/a/../b/api",
+      "/vcluster/vc-a%2Fa/api",
+    ]) {
       const answer = await request(url(path), { dispatcher: agent });
       expect([400, 404]).toContain(answer.statusCode);
       expect(await answer.body.json()).toMatchObject({ kind: "Status" });
@@ -163,10 +186,16 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
 
   it("leaves a cluster asleep for an ignored user agent and for X-Sleep-Mode-Ignore", async () => {
     const agent = client(pkiB);
-    const ua = await request(url("/vcluster/vc-b/b/api/v1/pods"), { dispatcher: agent, headers: { "user-agent": "argocd-application-controller/v2" } });
+    const ua = await request(url("/vcluster/vc-b/b/api/v1/pods"), {
+      dispatcher: agent,
+      headers: { "user-agent": "argocd-application-controller/v2" },
+    });
     expect(ua.statusCode).toBe(503);
     await ua.body.dump();
-    const flagged = await request(url("/vcluster/vc-b/b/api/v1/pods"), { dispatcher: agent, headers: { "x-sleep-mode-ignore": "true" } });
+    const flagged = await request(url("/vcluster/vc-b/b/api/v1/pods"), {
+      dispatcher: agent,
+      headers: { "x-sleep-mode-ignore": "true" },
+    });
     expect(flagged.statusCode).toBe(503);
     await flagged.body.dump();
     await new Promise((r) => setTimeout(r, 200));
@@ -178,7 +207,12 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
     await becomeReady("vc-a", "a");
     await (await wake).body.dump();
 
-    const session = http2Connect(url(""), { ca: proxyCa, cert: pkiA.tenant.cert, key: pkiA.tenant.key, servername: "localhost" });
+    const session = http2Connect(url(""), {
+      ca: proxyCa,
+      cert: pkiA.tenant.cert,
+      key: pkiA.tenant.key,
+      servername: "localhost",
+    });
     const stream = session.request({ ":path": "/vcluster/vc-a/a/api/v1/namespaces?watch=true" });
     const lines: string[] = [];
     stream.on("data", (chunk: Buffer) => lines.push(chunk.toString()));
