@@ -45,16 +45,29 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     handshakeTimeout: 10_000,
     maxHeaderListPairs: 256,
   } as Parameters<typeof createSecureServer>[0]);
-  // HTTP/1.1 side: a client must send its head in time; a held request must still fit in requestTimeout.
-  const http1 = server as unknown as { headersTimeout: number; requestTimeout: number };
-  http1.headersTimeout = options.headersTimeoutMs ?? 30_000;
+  // HTTP/1.1 side: node:http2's HTTP/1.1 fallback applies no headersTimeout, so a client must send each
+  // request head within this deadline (armed at connect and after each answer; slowloris, idle keep-alive).
+  const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+  const http1 = server as unknown as { requestTimeout: number };
   http1.requestTimeout = options.requestTimeoutMs ?? 300_000;
+  const deadlines = new WeakMap<object, NodeJS.Timeout>();
+  const armHeadDeadline = (socket: TLSSocket) => {
+    clearTimeout(deadlines.get(socket));
+    const timer = setTimeout(() => socket.destroy(), headersTimeoutMs);
+    timer.unref();
+    deadlines.set(socket, timer);
+  };
+  const clearHeadDeadline = (socket: object) => clearTimeout(deadlines.get(socket));
 
   const sockets = new Set<TLSSocket>();
   const sessions = new Set<ServerHttp2Session>();
   server.on("secureConnection", (socket: TLSSocket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.once("close", () => {
+      sockets.delete(socket);
+      clearHeadDeadline(socket);
+    });
+    if (socket.alpnProtocol !== "h2") armHeadDeadline(socket);
   });
   server.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
@@ -64,9 +77,17 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   server.on("sessionError", () => undefined);
   server.on("tlsClientError", () => undefined);
   server.on("request", (req, res) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as TLSSocket;
+      clearHeadDeadline(socket);
+      res.once("finish", () => {
+        if (!socket.destroyed) armHeadDeadline(socket);
+      });
+    }
     void handler(exchangeOf(req, res, clock.now()));
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    clearHeadDeadline(socket);
     socket.on("error", () => undefined);
     if (req.method !== "GET" && req.method !== "POST") {
       socket.end(
