@@ -78,6 +78,7 @@ export function formatStatusJson(views: readonly TargetView[]): string {
     currency: view.currency,
     savedSoFar: view.savedSoFar,
     policyErrors: view.policyErrors,
+    lastActivitySource: view.lastActivitySource ?? null,
   }));
   return `${JSON.stringify({ targets }, null, 2)}\n`;
 }

@@ -26,4 +26,6 @@ export interface TargetView extends TargetRef {
   /** Money not spent while asleep, as recorded on the object plus the current sleep. */
   savedSoFar: number;
   policyErrors: PolicyError[];
+  /** `slumber.dev/last-activity-source`: `request`, `session` (wake proxy) or `workload`; null when unknown. */
+  lastActivitySource?: string | null;
 }

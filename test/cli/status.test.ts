@@ -82,6 +82,7 @@ describe("formatStatusJson", () => {
       currency: "USD",
       savedSoFar: 12.3456,
       policyErrors: [],
+      lastActivitySource: null,
     });
     expect(parsed.targets[2]).toMatchObject({ since: null, next: null, sleepReason: null });
     expect(parsed.targets[2].policyErrors).toEqual([

@@ -70,6 +70,10 @@ describe("reconciler as the proxy's port", () => {
       reason: "activity",
     });
     expect(h.reconciler.routes.get("vc-a", "a")).toMatchObject({ asleep: false });
+    // `slumber status` shows where the last activity came from.
+    const view = h.reconciler.views()[0];
+    expect(view?.lastActivitySource).toBe("request");
+    expect(view?.reason).toContain("last activity (a request through the wake proxy) at");
   });
 
   it("writes last-activity at most once a minute while awake, and only forward", async () => {
