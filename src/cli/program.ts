@@ -5,10 +5,12 @@ import { type AgentFlags, ConfigError, loadAgentConfig } from "../config/load.js
 import type { AgentConfig } from "../config/types.js";
 import type { KubeClient } from "../kube/types.js";
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../log.js";
+import { LOG_FORMATS, type LogFormat, logDestination } from "../log-format.js";
 import { parseDuration } from "../policy/duration.js";
 import type { DesiredState } from "../policy/types.js";
 import { CliError, EXIT_CODES_HELP, ExitCode } from "./errors.js";
 import { runExplain } from "./explain.js";
+import { DEFAULT_AGENT_NAMESPACE, DEFAULT_PROXY_TLS_SECRET, DEFAULT_PROXY_URL } from "./kubeconfig.js";
 import { parsePort, runAgent } from "./run.js";
 import { formatStatus, STATUS_OUTPUTS, type StatusOutput } from "./status.js";
 import { wakeOrSleep } from "./wake-sleep.js";
@@ -22,6 +24,7 @@ export interface CliIo {
 interface ClusterFlags extends AgentFlags {
   kubeconfig?: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 const version = (): string => {
@@ -55,9 +58,15 @@ function withClusterOptions(command: Command, defaultLogLevel: LogLevel): Comman
     .option("--memory-price <price>", "cost of one GiB-hour of memory (OpenCost default)", "0.004237")
     .option("--currency <code>", "ISO 4217 currency of the prices", "USD")
     .addOption(
-      new Option("--log-level <level>", "log level (JSON on stderr)")
-        .choices(LOG_LEVELS)
-        .default(defaultLogLevel),
+      new Option("--log-level <level>", "log level (stderr)").choices(LOG_LEVELS).default(defaultLogLevel),
+    )
+    .addOption(
+      new Option(
+        "--log-format <format>",
+        "auto: one human line per event on a terminal, JSON lines otherwise",
+      )
+        .choices(LOG_FORMATS)
+        .default("auto"),
     );
 }
 
@@ -97,7 +106,7 @@ function throwIfApiErrors(apiErrors: Error[], what: string): void {
 /** Connects to the cluster. client-node takes ~0.6 s to load, so only commands that need it import it. */
 async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
   const { ApiServerKubeClient, loadKubeConfig } = await import("../kube/client.js");
-  const logger = createLogger(flags.logLevel);
+  const logger = createLogger(flags.logLevel, logDestination(flags.logFormat));
   let config: AgentConfig;
   try {
     config = loadAgentConfig(flags);
@@ -219,6 +228,86 @@ function wakeSleepCommand(
   });
 }
 
+/** `slumber kubeconfig NS/NAME` (src/cli/kubeconfig.ts): only credentials, no policy flags. */
+function kubeconfigCommand(program: Command, io: CliIo, setExitCode: (code: ExitCode) => void) {
+  program
+    .command("kubeconfig <target>")
+    .description("print a tenant kubeconfig for a virtual cluster that goes through the wake proxy")
+    .option("--kubeconfig <file>", "kubeconfig to read the Secrets with; default like kubectl")
+    .option("--proxy-url <url>", "the proxy's base URL; /vcluster/NS/NAME is appended", DEFAULT_PROXY_URL)
+    .option(
+      "--proxy-ca-file <file>",
+      "PEM CA the tenant trusts for the proxy, instead of the proxy's TLS Secret",
+    )
+    .addOption(
+      new Option("--namespace <name>", "the agent's namespace (where the proxy's TLS Secret is)")
+        .env("POD_NAMESPACE")
+        .default(DEFAULT_AGENT_NAMESPACE),
+    )
+    .option(
+      "--proxy-tls-secret <name>",
+      "the proxy's TLS Secret; its ca.crt is trusted",
+      DEFAULT_PROXY_TLS_SECRET,
+    )
+    .addHelpText(
+      "after",
+      "\n<target> is NAMESPACE/NAME: the virtual cluster's host namespace and name. The credential is the one\n" +
+        "vcluster stores in Secret vc-NAME (key config). The output holds that credential: keep it private.\n" +
+        "Example:\n  slumber kubeconfig team-a/team-a > team-a.kubeconfig && kubectl --kubeconfig team-a.kubeconfig get ns",
+    )
+    .action(
+      async (
+        target: string,
+        flags: {
+          kubeconfig?: string;
+          proxyUrl: string;
+          proxyCaFile?: string;
+          namespace: string;
+          proxyTlsSecret: string;
+        },
+      ) => {
+        const { tenantKubeconfig } = await import("./kubeconfig.js");
+        const { ApiServerKubeClient, loadKubeConfig, readSecretData } = await import("../kube/client.js");
+        let kubeConfig: import("@kubernetes/client-node").KubeConfig | undefined;
+        const cluster = () => {
+          try {
+            kubeConfig ??= loadKubeConfig(flags.kubeconfig);
+            return kubeConfig;
+          } catch (error) {
+            throw new CliError(
+              `cannot load kubeconfig${flags.kubeconfig ? ` ${flags.kubeconfig}` : ""}: ${(error as Error).message}`,
+              ExitCode.failure,
+            );
+          }
+        };
+        const failure = (error: unknown): never => {
+          if (error instanceof CliError) throw error;
+          throw new CliError((error as Error).message, ExitCode.failure);
+        };
+        const result = await tenantKubeconfig(
+          {
+            target,
+            proxyUrl: flags.proxyUrl,
+            proxyCaFile: flags.proxyCaFile,
+            agentNamespace: flags.namespace,
+            proxyTlsSecret: flags.proxyTlsSecret,
+          },
+          {
+            getControlPlane: (namespace, release) =>
+              new ApiServerKubeClient({ kubeConfig: cluster(), logger: createLogger("silent") })
+                .getControlPlane(namespace, release)
+                .catch(failure),
+            readSecret: (namespace, name) => readSecretData(cluster(), namespace, name).catch(failure),
+            readFile: (path) => readFileSync(path, "utf8"),
+          },
+        );
+        for (const warning of result.warnings) io.err(`slumber: warning: ${warning}\n`);
+        io.out(result.yaml);
+        setExitCode(ExitCode.ok);
+      },
+    );
+}
+
 /** The `slumber` command line. Actions report their exit code through `setExitCode`. */
 export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): Command {
   const program = new Command("slumber")
@@ -308,6 +397,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
 
   wakeSleepCommand(program, "awake", io, setExitCode);
   wakeSleepCommand(program, "asleep", io, setExitCode);
+  kubeconfigCommand(program, io, setExitCode);
 
   program
     .command("explain")

@@ -626,3 +626,24 @@ interface InformerSpec {
   labelSelector?: string;
   list: () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>;
 }
+
+/** Data of Secret NAMESPACE/NAME, decoded; null when absent. For one-shot commands (`slumber kubeconfig`). */
+export async function readSecretData(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  name: string,
+): Promise<Record<string, string> | null> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  try {
+    const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+      core.readNamespacedSecret({ namespace, name }),
+    );
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(secret.data ?? {}))
+      out[key] = Buffer.from(value, "base64").toString("utf8");
+    return out;
+  } catch (err) {
+    if (err instanceof KubeError && err.code === 404) return null;
+    throw err;
+  }
+}

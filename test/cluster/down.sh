@@ -11,10 +11,12 @@ if [ ! -d "$CLUSTER_DIR" ]; then
   log "no cluster state at $CLUSTER_DIR; nothing to stop"
   exit 0
 fi
+# the simulator first: it stops the virtual clusters' kube-apiservers it started
+stop_simulator
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   stop_component "${COMPONENTS[$i]}" 20
 done
-for c in "${COMPONENTS[@]}"; do
+for c in simulator "${COMPONENTS[@]}"; do
   if component_alive "$c"; then
     log "ERROR: $c (pid $(pid_of "$c")) is still running; leaving $CLUSTER_DIR in place"
     exit 1

@@ -75,7 +75,8 @@ launch_component() {
   # hit it and it outlives this script. In a non-interactive shell the
   # background child is not a group leader, so setsid execs in place and $!
   # is the component's own pid.
-  setsid "${CMD[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # 9>&-: never hand ensure_simulator's lock to a long-running component.
+  setsid "${CMD[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$PIDS/$name.pid"
   echo "${CMD[0]}" >"$PIDS/$name.exe"
@@ -133,4 +134,111 @@ wait_for() {
     sleep 0.5
   done
   log "$what: ok after $((SECONDS - start))s"
+}
+
+# ---------------------------------------------------------------- virtual-cluster simulator
+# test/cluster/simulator.ts (see README): not in COMPONENTS, so a cluster started before the
+# simulator existed is reused, not torn down; up.sh starts it when it is not running.
+REPO_ROOT="$(cd "$CLUSTER_HERE/../.." && pwd)"
+SIM_DIR="$CLUSTER_DIR/sim"
+SIM_PORTS="${SLUMBER_SIM_PORTS:-17000-18999}"
+SIM_KUBECONFIG="$CLUSTER_DIR/simulator.kubeconfig"
+
+# Prints a Node >= 24.2 (type stripping, import.meta.main): the project's node@24 first.
+sim_node() {
+  local n v
+  for n in "$REPO_ROOT/node_modules/node/bin/node" "$(command -v node 2>/dev/null || true)"; do
+    [ -n "$n" ] && [ -x "$n" ] || continue
+    v="$("$n" -p 'const [a,b]=process.versions.node.split(".").map(Number); a>24||(a===24&&b>=2)?"ok":"old"' 2>/dev/null)" || continue
+    if [ "$v" = ok ]; then readlink -f "$n"; return 0; fi
+  done
+  return 1
+}
+
+# The simulator's own client certificate (system:masters) and kubeconfig, made once from the local CA.
+ensure_simulator_credentials() {
+  [ -s "$SIM_KUBECONFIG" ] && return 0
+  local ext="$PKI/simulator.ext"
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$ext"
+  openssl req -new -nodes -newkey rsa:2048 -keyout "$PKI/simulator.key" -out "$PKI/simulator.csr" \
+    -subj "/O=system:masters/CN=slumber-simulator" 2>>"$LOGS/openssl.log" &&
+    openssl x509 -req -in "$PKI/simulator.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+      -out "$PKI/simulator.crt" -days 3650 -extfile "$ext" 2>>"$LOGS/openssl.log" || return 1
+  rm -f "$PKI/simulator.csr" "$ext"
+  chmod 600 "$PKI/simulator.key"
+  cat >"$SIM_KUBECONFIG.tmp" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: slumber-local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: slumber-simulator
+  user:
+    client-certificate: $PKI/simulator.crt
+    client-key: $PKI/simulator.key
+contexts:
+- name: slumber-local
+  context:
+    cluster: slumber-local
+    user: slumber-simulator
+current-context: slumber-local
+KC
+  chmod 600 "$SIM_KUBECONFIG.tmp"
+  mv -f "$SIM_KUBECONFIG.tmp" "$SIM_KUBECONFIG"
+}
+
+# ensure_simulator -- starts the simulator unless it runs; serialised by a lock so concurrent
+# up.sh calls (parallel e2e runs) never start two. Returns 1 when it could not start it.
+ensure_simulator() {
+  local node apiserver_bin
+  mkdir -p "$SIM_DIR" "$PIDS" "$LOGS" "$CMDS"
+  exec 9>"$CLUSTER_DIR/simulator.lock"
+  flock -w 60 9 || { log "ERROR: could not take $CLUSTER_DIR/simulator.lock"; exec 9>&-; return 1; }
+  if component_alive simulator; then exec 9>&-; return 0; fi
+  if [ ! -d "$REPO_ROOT/node_modules/@kubernetes/client-node" ]; then
+    log "WARNING: virtual-cluster simulator not started: $REPO_ROOT/node_modules is missing (run npm ci)"
+    exec 9>&-; return 1
+  fi
+  node="$(sim_node)" || {
+    log "WARNING: virtual-cluster simulator not started: it needs Node >= 24.2 (npm ci installs it)"
+    exec 9>&-; return 1
+  }
+  apiserver_bin="$(cat "$PIDS/kube-apiserver.exe")"
+  ensure_simulator_credentials || { log "ERROR: could not make the simulator's certificate"; exec 9>&-; return 1; }
+  rm -f "$SIM_DIR/started"
+  start_component simulator "$node" "$CLUSTER_HERE/simulator.ts" \
+    --kubeconfig "$SIM_KUBECONFIG" \
+    --apiserver-bin "$apiserver_bin" \
+    --etcd "http://127.0.0.1:$ETCD_PORT" \
+    --state-dir "$SIM_DIR" \
+    --log-dir "$LOGS" \
+    --ports "$SIM_PORTS"
+  sim_started() { [ -e "$SIM_DIR/started" ]; }
+  if ! wait_for "virtual-cluster simulator" 60 simulator sim_started; then
+    exec 9>&-; return 1
+  fi
+  exec 9>&-
+}
+
+# stop_simulator -- stops the simulator (it stops its kube-apiservers), then any kube-apiserver
+# it left behind (pid files in $SIM_DIR/pids, checked against the recorded binary).
+stop_simulator() {
+  local f pid exe
+  stop_component simulator 20
+  [ -d "$SIM_DIR/pids" ] || return 0
+  exe="$(cat "$PIDS/kube-apiserver.exe" 2>/dev/null || true)"
+  for f in "$SIM_DIR"/pids/*.pid; do
+    [ -e "$f" ] || continue
+    pid="$(cat "$f")"
+    if [ -n "$exe" ] && [ -r "/proc/$pid/cmdline" ] &&
+      [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n1)" = "$exe" ] &&
+      tr '\0' '\n' <"/proc/$pid/cmdline" | grep -q '^--etcd-prefix=/sim/'; then
+      log "stopping virtual kube-apiserver left running (pid $pid)"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+  done
 }

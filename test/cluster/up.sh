@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm run cluster:up` -- starts a real local Kubernetes control plane on
 # 127.0.0.1 without Docker: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok (fake Nodes; makes scheduled pods Running/Ready).
+# kube-scheduler and kwok (fake Nodes; makes scheduled pods Running/Ready), and
+# the virtual-cluster simulator (test/cluster/simulator.ts: a kube-apiserver per
+# Ready vcluster StatefulSet in namespaces labelled slumber.dev/simulate=true).
 # Last line of stdout = absolute path of the admin kubeconfig. Progress -> stderr.
 # Idempotent: if the cluster is already up, it just prints the path again.
 set -euo pipefail
@@ -18,6 +20,7 @@ all_alive() {
 }
 if [ -s "$ADMIN_KUBECONFIG" ] && all_alive && apiserver_ready; then
   log "cluster already running in $CLUSTER_DIR; reusing it"
+  ensure_simulator || log "continuing without the virtual-cluster simulator"
   echo "$ADMIN_KUBECONFIG"
   exit 0
 fi
@@ -46,7 +49,7 @@ apt_install() {
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v setsid >/dev/null 2>&1 || need+=(util-linux)
+command -v setsid >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || need+=(util-linux)
 if [ "${#need[@]}" -gt 0 ]; then apt_install "${need[@]}"; fi
 command -v kubectl >/dev/null 2>&1 || die "kubectl not found on PATH (expected /usr/bin/kubectl)"
 
@@ -294,6 +297,8 @@ wait_for "ConfigMap default/kube-root-ca.crt" 60 kube-controller-manager root_ca
 for c in kube-controller-manager kube-scheduler kwok; do
   component_alive "$c" || { show_log "$c"; fail "$c is not running"; }
 done
+
+ensure_simulator || log "continuing without the virtual-cluster simulator"
 
 log "cluster up in $((SECONDS - T0))s: apiserver https://127.0.0.1:$APISERVER_PORT, state $CLUSTER_DIR"
 echo "$ADMIN_KUBECONFIG"
