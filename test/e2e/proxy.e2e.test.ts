@@ -27,7 +27,6 @@ import {
   createSimulatedNamespace,
   secretData,
   virtualApiserverPids,
-  waitForUpstream,
 } from "./simulator-harness.js";
 
 const run = promisify(execFile);
