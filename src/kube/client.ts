@@ -444,24 +444,30 @@ export class ApiServerKubeClient implements KubeClient {
     let abort: AbortController | undefined;
     let timer: NodeJS.Timeout | undefined;
     let backoffMs = INFORMER_BACKOFF_MIN_MS;
+    /** Last version seen (events and bookmarks): a watch that ends quietly resumes from it, without a read. */
+    let resourceVersion: string | undefined;
     let markSynced: () => void = () => {};
     const synced = new Promise<void>((resolve) => {
       markSynced = resolve;
     });
-    const retry = (err: unknown) => {
+    const restart = (err: unknown) => {
       if (stopped) return;
-      if (err)
-        this.logger.warn(
-          { secret: object, err: networkDetail(err), retryInMs: backoffMs },
-          "secret watch stopped; restarting",
-        );
-      timer = setTimeout(() => void begin(), err ? backoffMs : 0);
-      backoffMs = err ? Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS) : INFORMER_BACKOFF_MIN_MS;
+      // The API server ends watches after its request timeout, and a quiet one times out here: resume.
+      const quiet = !err || (err instanceof Error && err.name === "TimeoutError");
+      if (quiet) {
+        timer = setTimeout(() => void follow(), 0);
+        return;
+      }
+      const gone = (err as { statusCode?: number }).statusCode === 410;
+      if (!gone)
+        this.logger.warn({ secret: object, err: networkDetail(err), retryInMs: backoffMs }, "secret watch stopped; restarting");
+      resourceVersion = undefined;
+      timer = setTimeout(() => void begin(), gone ? 0 : backoffMs);
+      backoffMs = Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS);
     };
     // A read, then a watch from that version: only `get` and `watch` on one name, never a list of Secrets.
     const begin = async (): Promise<void> => {
       if (stopped) return;
-      let resourceVersion: string | undefined;
       try {
         const secret = await this.core.readNamespacedSecret({ namespace, name });
         resourceVersion = secret.metadata?.resourceVersion;
@@ -469,26 +475,33 @@ export class ApiServerKubeClient implements KubeClient {
       } catch (err) {
         if (!(err instanceof ApiException && err.code === 404)) {
           markSynced();
-          retry(err);
+          restart(err);
           return;
         }
         onChange(null);
       }
       markSynced();
+      await follow();
+    };
+    const follow = async (): Promise<void> => {
       if (stopped) return;
       try {
-        abort = await new Watch(this.kubeConfig).watch(
+        const watch = new Watch(this.kubeConfig);
+        // Bookmarks (about once a minute) keep a quiet watch alive past client-node's inactivity timeout.
+        (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 5 * 60_000;
+        abort = await watch.watch(
           `/api/v1/namespaces/${namespace}/secrets`,
           { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
           (phase: string, obj: V1Secret) => {
             backoffMs = INFORMER_BACKOFF_MIN_MS;
+            resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
             if (phase === "ADDED" || phase === "MODIFIED") onChange(decodeSecret(obj));
             else if (phase === "DELETED") onChange(null);
           },
-          (err: unknown) => retry(err),
+          (err: unknown) => restart(err),
         );
       } catch (err) {
-        retry(err);
+        restart(err);
       }
     };
     void begin();

@@ -39,8 +39,15 @@ export const SESSION_ACTIVITY_INTERVAL_MS = 60_000;
 
 export type IdentityMode = "bearer" | "frontProxy";
 
-/** Request headers for the upstream: hop-by-hop and X-Remote-* removed, the identity added. */
-export function upstreamHeaders(rawHeaders: readonly string[], identity: Identity | undefined): string[] {
+/**
+ * Request headers for the upstream: hop-by-hop and X-Remote-* removed, the identity added. An upgrade
+ * carries no body (client-go's SPDY POST says `Content-Length: 0`, which undici refuses on an upgrade).
+ */
+export function upstreamHeaders(
+  rawHeaders: readonly string[],
+  identity: Identity | undefined,
+  upgrade = false,
+): string[] {
   const out: string[] = [];
   const certificate = identity?.kind === "certificate";
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
@@ -48,6 +55,7 @@ export function upstreamHeaders(rawHeaders: readonly string[], identity: Identit
     if (name.charCodeAt(0) === 58 /* ":" */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower.startsWith("x-remote-")) continue;
+    if (upgrade && lower === "content-length") continue;
     if (certificate && lower === "authorization") continue;
     out.push(name, rawHeaders[i + 1] as string);
   }

@@ -62,7 +62,7 @@ export function upstream(deps: {
       return;
     }
     const pool = deps.upstreams.pool(route, certs, certificate ? "frontProxy" : "bearer");
-    const headers = upstreamHeaders(exchange.rawHeaders, exchange.identity);
+    const headers = upstreamHeaders(exchange.rawHeaders, exchange.identity, exchange.upgrade !== null);
     count(deps.observer, exchange, "forwarded");
     if (!exchange.upgrade) return deps.upstreams.forward(exchange, pool, headers, target.upstreamPath);
     const ref = { namespace: route.namespace, name: route.name };

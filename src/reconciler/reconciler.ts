@@ -125,18 +125,27 @@ export class Reconciler implements WakePort {
     this.timers = deps.timers ?? systemTimers;
   }
 
-  /** WakePort: a held request wants this cluster awake; recorded as activity, which the policy wakes for. */
+  /**
+   * WakePort: a held request wants this cluster awake; recorded as activity, which the policy wakes for.
+   * A pass of its own right away, not behind the queue: someone is waiting.
+   */
   requestWake(ref: ClusterRef, at: number, source: ActivitySource): void {
-    this.recordActivity(ref, at, source);
+    const target: TargetRef = { kind: "vcluster", namespace: ref.namespace, name: ref.name };
+    this.noteActivity(target, at, source);
+    if (this.running) void this.reconcileTarget(target);
   }
 
   /** WakePort: a forwarded request; written as `last-activity` by the next pass, at most once a minute. */
   recordActivity(ref: ClusterRef, at: number, source: ActivitySource): void {
     const target: TargetRef = { kind: "vcluster", namespace: ref.namespace, name: ref.name };
+    this.noteActivity(target, at, source);
+    this.enqueue(target);
+  }
+
+  private noteActivity(target: TargetRef, at: number, source: ActivitySource): void {
     const key = targetKey(target);
     const known = this.pendingActivity.get(key);
     if (!known || at > known.at) this.pendingActivity.set(key, { at, source });
-    this.enqueue(target);
   }
 
   views(): TargetView[] {
