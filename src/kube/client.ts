@@ -460,7 +460,10 @@ export class ApiServerKubeClient implements KubeClient {
       }
       const gone = (err as { statusCode?: number }).statusCode === 410;
       if (!gone)
-        this.logger.warn({ secret: object, err: networkDetail(err), retryInMs: backoffMs }, "secret watch stopped; restarting");
+        this.logger.warn(
+          { secret: object, err: networkDetail(err), retryInMs: backoffMs },
+          "secret watch stopped; restarting",
+        );
       resourceVersion = undefined;
       timer = setTimeout(() => void begin(), gone ? 0 : backoffMs);
       backoffMs = Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS);

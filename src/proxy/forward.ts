@@ -86,8 +86,10 @@ const errorCode = (err: unknown): string | undefined => {
 /** A failure reaching the upstream, as a Status (undici's error codes are stable). */
 export function upstreamFailure(route: ClusterRoute, err: unknown): ProxyStatus {
   const code = errorCode(err) ?? "error";
+  // undici's messages name the failure ("invalid upgrade header"), never a header's value.
+  const detail = err instanceof Error && err.message ? `: ${err.message}` : "";
   return badGateway(
-    `virtual cluster ${route.namespace}/${route.name}: cannot reach its API server at ${route.upstream} (${code})`,
+    `virtual cluster ${route.namespace}/${route.name}: cannot reach its API server at ${route.upstream} (${code}${detail})`,
   );
 }
 
@@ -107,8 +109,14 @@ export class Upstreams {
   private readonly pools = new Map<string, PoolEntry>();
   constructor(private readonly options: UpstreamsOptions) {}
 
-  pool(route: ClusterRoute, certs: ClusterCerts | null, mode: IdentityMode): Pool {
-    const key = `${route.namespace}/${route.name}/${mode}`;
+  /**
+   * The Pool for a cluster and identity, always HTTP/1.1 towards the API server: undici's HTTP/2 client
+   * joins repeated request headers into one comma-separated field, and the API server would read
+   * `X-Remote-Group: a, b` (or `Impersonate-Group`) as one group; HTTP/2 also has no Upgrade (SPDY,
+   * WebSocket). Upgrades get connections of their own (an upgraded socket leaves the pool).
+   */
+  pool(route: ClusterRoute, certs: ClusterCerts | null, mode: IdentityMode, upgrade = false): Pool {
+    const key = `${route.namespace}/${route.name}/${mode}${upgrade ? "/upgrade" : ""}`;
     const fingerprint = `${route.upstream}|${certs?.version ?? "-"}`;
     const existing = this.pools.get(key);
     if (existing && existing.fingerprint === fingerprint) return existing.pool;
@@ -120,6 +128,7 @@ export class Upstreams {
       bodyTimeout: 0,
       headersTimeout: 300_000,
       keepAliveTimeout: 30_000,
+      allowH2: false,
       connect: {
         ...(certs?.serverCa ? { ca: certs.serverCa } : {}),
         ...(frontProxy ? { cert: frontProxy.cert, key: frontProxy.key } : {}),
@@ -132,7 +141,7 @@ export class Upstreams {
 
   /** Closes a cluster's pools (it is no longer routed). */
   forget(namespace: string, name: string): void {
-    for (const mode of ["bearer", "frontProxy"] as const) {
+    for (const mode of ["bearer", "frontProxy", "bearer/upgrade", "frontProxy/upgrade"]) {
       const key = `${namespace}/${name}/${mode}`;
       const entry = this.pools.get(key);
       if (entry) void entry.pool.close().catch(() => undefined);

@@ -61,7 +61,12 @@ export function upstream(deps: {
       );
       return;
     }
-    const pool = deps.upstreams.pool(route, certs, certificate ? "frontProxy" : "bearer");
+    const pool = deps.upstreams.pool(
+      route,
+      certs,
+      certificate ? "frontProxy" : "bearer",
+      exchange.upgrade !== null,
+    );
     const headers = upstreamHeaders(exchange.rawHeaders, exchange.identity, exchange.upgrade !== null);
     count(deps.observer, exchange, "forwarded");
     if (!exchange.upgrade) return deps.upstreams.forward(exchange, pool, headers, target.upstreamPath);

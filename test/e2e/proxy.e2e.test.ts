@@ -49,6 +49,12 @@ async function createSleepingCluster(namespace: string, name: string, extra: Rec
     const sts = await readStatefulSet(admin, namespace, name);
     return sts.metadata?.annotations?.["loft.sh/paused"] === "true" && (sts.status?.readyReplicas ?? 0) === 0;
   });
+  // The simulator may have started its API server before the pause; it stops it at 0 replicas.
+  await waitFor(
+    `${namespace}/${name}'s API server stopped`,
+    60_000,
+    async () => virtualApiserverPids(namespace, name).length === 0,
+  );
 }
 
 /** Puts a woken cluster back to sleep (a sleep event now) and waits until its API server is gone. */

@@ -2,13 +2,15 @@
 // watches, scripts raw upgrade answers (101 or a refusal with a Status body).
 
 import type { IncomingMessage } from "node:http";
-import { createServer, type Server } from "node:https";
+import { createSecureServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { ClusterPki } from "./pki.js";
 
 export interface SeenRequest {
+  /** "2.0" when undici spoke HTTP/2 to it. */
+  httpVersion: string;
   method: string;
   url: string;
   rawHeaders: string[];
@@ -32,9 +34,11 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
   const watches = new Set<import("node:http").ServerResponse>();
   const state = { ready: true };
   const record = (req: IncomingMessage) => {
-    const socket = req.socket as TLSSocket;
+    const socket = ((req as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream?.session
+      ?.socket ?? req.socket) as TLSSocket;
     const peer = socket.getPeerCertificate?.();
     seen.push({
+      httpVersion: req.httpVersion,
       method: req.method ?? "",
       url: req.url ?? "",
       rawHeaders: req.rawHeaders,
@@ -42,15 +46,20 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
       peer: peer && typeof peer.subject?.CN === "string" ? peer.subject.CN : null,
     });
   };
-  const server: Server = createServer(
+  // Offers HTTP/2 like kube-apiserver: undici then speaks HTTP/2 to it, except for upgrades.
+  const sockets = new Set<import("node:net").Socket>();
+  const server = createSecureServer(
     {
       cert: pki.serving.cert,
       key: pki.serving.key,
       requestCert: true,
       rejectUnauthorized: false,
       ca: pki.frontProxyCa.cert,
+      allowHTTP1: true,
     },
-    (req, res) => {
+    (req0, res0) => {
+      const req = req0 as unknown as IncomingMessage;
+      const res = res0 as unknown as import("node:http").ServerResponse;
       record(req);
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/readyz") {
@@ -66,7 +75,7 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
         return;
       }
       if ((req.url ?? "").includes("watch=true") || (req.url ?? "").includes("follow=true")) {
-        res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+        res.writeHead(200, { "content-type": "application/json" });
         res.write(`${JSON.stringify({ type: "ADDED", object: { kind: "Namespace" } })}\n`);
         watches.add(res);
         res.on("close", () => watches.delete(res));
@@ -117,6 +126,10 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
     socket.on("data", (d: Buffer) => socket.write(Buffer.concat([Buffer.from("echo:"), d])));
     socket.on("error", () => undefined);
   });
+  server.on("secureConnection", (socket: import("node:net").Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const bound = (server.address() as AddressInfo).port;
   return {
@@ -133,7 +146,7 @@ export async function startBackend(pki: ClusterPki, port = 0): Promise<Backend> 
     close: () =>
       new Promise<void>((resolve) => {
         for (const w of watches) w.destroy();
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
   };

@@ -53,7 +53,9 @@ describe("upstreamHeaders", () => {
     ]);
   });
   it("drops Content-Length on an upgrade (client-go's SPDY POST sends 0; undici refuses it)", () => {
-    expect(upstreamHeaders(["Content-Length", "0", "Upgrade", "SPDY/3.1", "X-A", "1"], { kind: "bearer" }, true)).toEqual(["X-A", "1"]);
+    expect(
+      upstreamHeaders(["Content-Length", "0", "Upgrade", "SPDY/3.1", "X-A", "1"], { kind: "bearer" }, true),
+    ).toEqual(["X-A", "1"]);
     expect(upstreamHeaders(["Content-Length", "2"], { kind: "bearer" })).toEqual(["Content-Length", "2"]);
   });
   it("forwards a certificate identity as X-Remote-User/Group, without any Authorization", () => {

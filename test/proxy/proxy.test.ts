@@ -233,6 +233,9 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
     expect(raw).toContain("echo:ping");
     const upgraded = backend.seen.find((s) => s.url.includes("/exec"));
     expect(upgraded?.headers["x-remote-user"]).toBe("alice");
+    // HTTP/1.1 upstream even though the API server offers HTTP/2 (undici's HTTP/2 joins repeated headers).
+    expect(upgraded?.httpVersion).toBe("1.1");
+    expect(backend.seen.find((s) => s.url.includes("watch=true"))?.httpVersion).toBe("1.1");
 
     const refused = await upgrade(
       "GET /vcluster/vc-a/a/api/v1/namespaces/default/pods/refuse/exec HTTP/1.1\r\nHost: localhost\r\n" +
