@@ -6,14 +6,15 @@
 // Cold wake: a request held for a sleeping cluster, timed from "the control plane is ready" to the
 // answer. Prints figures and ends with one JSON line. Not a test: it asserts nothing.
 //
-//   npm run bench -- scripts/bench-proxy.ts            (BENCH_PROFILE=1 adds a CPU profile summary)
+//   npm run bench -- scripts/bench-proxy.ts   (BENCH_PROFILE=1: CPU profile of the proxy during its wrk run)
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { Session } from "node:inspector/promises";
 import type { AddressInfo } from "node:net";
 import { createServer as createNetServer } from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
@@ -45,6 +46,8 @@ const TOKEN = "Bearer bench-opaque-token";
 const RATES = (process.env.BENCH_RATES ?? "500,1000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? "8");
 const WAKE_TRIALS = Number(process.env.BENCH_WAKE_TRIALS ?? "5");
+/** Connections of the open-loop client (like kubectl and controllers: a few, kept alive). */
+const CONNECTIONS = 32;
 
 const now = () => performance.timeOrigin + performance.now();
 const freePort = () =>
@@ -133,6 +136,7 @@ async function proxyWorker(): Promise<void> {
     maxHeld: 1000,
   });
   const readyAt = new Map<string, number>();
+  let profiler: Session | undefined;
   const control = createHttpServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const name = url.searchParams.get("name") ?? "";
@@ -152,6 +156,18 @@ async function proxyWorker(): Promise<void> {
       kube.setReady(`vc-${name}`, name, 1);
       await reconciler.reconcileTarget({ kind: "vcluster", namespace: `vc-${name}`, name });
       return void res.end(String(at));
+    }
+    if (url.pathname === "/profile-start") {
+      profiler ??= new Session();
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.start");
+      return void res.end("ok");
+    }
+    if (url.pathname === "/profile-stop" && profiler) {
+      const { profile } = await profiler.post("Profiler.stop");
+      profiler.disconnect();
+      return void res.end(JSON.stringify(profile));
     }
     if (url.pathname === "/stop") {
       res.end("bye");
@@ -322,7 +338,7 @@ http {
 }
 
 /** Top functions by self time in a .cpuprofile. */
-function profileSummary(file: string, top = 15): string {
+function profileSummary(file: string, top: number): string {
   const profile = JSON.parse(readFileSync(file, "utf8")) as {
     nodes: {
       id: number;
@@ -381,7 +397,7 @@ async function controller(): Promise<void> {
   );
   const proxyProc = await startPinned(
     "0",
-    [node, ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []), self, "proxy"],
+    [node, self, "proxy"],
     {
       BENCH_PROXY: JSON.stringify({
         port: proxyPort,
@@ -423,8 +439,11 @@ async function controller(): Promise<void> {
 
   console.log("throughput at saturation (wrk -t1 -c16, 10s; proxy/nginx alone on CPU 0):");
   const rps: Record<string, number> = {};
+  let profileJson: string | null = null;
   for (const [name, p] of Object.entries(paths)) {
+    if (name === "proxy" && profile) await control("/profile-start");
     rps[name] = wrk(`${p.origin}${p.path}`, 10);
+    if (name === "proxy" && profile) profileJson = await control("/profile-stop");
     console.log(`  ${name.padEnd(6)}  ${rps[name]!.toFixed(0)} req/s`);
   }
 
@@ -463,10 +482,12 @@ async function controller(): Promise<void> {
   await nginxProc.stop();
   await backendProc.stop();
 
-  if (profile) {
-    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-    if (file)
-      console.log(`CPU profile of the proxy (self time, top 15):\n${profileSummary(join(dir, file))}`);
+  if (profileJson) {
+    const file = join(dir, "proxy-under-wrk.cpuprofile");
+    writeFileSync(file, profileJson);
+    console.log(
+      `CPU profile of the proxy under wrk (self time, top 25; ${file}):\n${profileSummary(file, 25)}`,
+    );
   }
 
   const worst = Math.max(...RATES);
@@ -485,7 +506,9 @@ async function controller(): Promise<void> {
     wake_forward_ms: Number(median.toFixed(1)),
   };
   const [load1] = readFileSync("/proc/loadavg", "utf8").split(" ").map(Number) as number[];
-  console.log(`machine load average (1 min) at the end: ${load1} on ${availableParallelism()} CPUs`);
+  console.log(
+    `machine load average (1 min) at the end: ${load1} on ${cpus().length} CPUs (shared with other work)`,
+  );
   console.log(JSON.stringify(result));
 }
 

@@ -138,8 +138,8 @@ export class VerifiedTokens {
 
 export interface CredentialInput {
   authorization: string | undefined;
-  /** The client certificate presented in the TLS handshake, if any. */
-  peerCertificate: X509Certificate | undefined;
+  /** The client certificate presented in the TLS handshake, if any (asked for only without a token). */
+  peerCertificate: X509Certificate | undefined | (() => X509Certificate | undefined);
 }
 
 /**
@@ -178,14 +178,15 @@ export async function authenticate(
       return unauthorized(`virtual cluster ${cluster}: the service-account token ${why}`);
     }
   }
-  if (input.peerCertificate) {
+  const peer = typeof input.peerCertificate === "function" ? input.peerCertificate() : input.peerCertificate;
+  if (peer) {
     if (!certs || certs.clientCas.length === 0)
       return unauthorized(
         `virtual cluster ${cluster}: client certificates cannot be verified (no client-ca.crt in Secret ${cluster}-certs)`,
       );
-    const problem = verifyClientCertificate(input.peerCertificate, certs.clientCas, now);
+    const problem = verifyClientCertificate(peer, certs.clientCas, now);
     if (problem) return unauthorized(`virtual cluster ${cluster}: ${problem}`);
-    return { kind: "certificate", ...certificateIdentity(input.peerCertificate) };
+    return { kind: "certificate", ...certificateIdentity(peer) };
   }
   return unauthorized(
     `virtual cluster ${cluster}: no credentials; present a client certificate or a bearer token (see slumber kubeconfig)`,

@@ -5,7 +5,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex, Readable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { ProxyOutcome } from "../metrics/registry.js";
-import type { Identity } from "./credentials.js";
+import type { ClusterCerts, Identity } from "./credentials.js";
 import type { ClusterRoute } from "./port.js";
 import type { RequestTarget } from "./route.js";
 import { type ProxyStatus, rawStatusResponse, statusBody, statusHeaders } from "./status.js";
@@ -51,6 +51,8 @@ export interface Exchange {
   target?: RequestTarget;
   route?: ClusterRoute;
   identity?: Identity;
+  /** The cluster's `NAME-certs` as the credentials step read it (null: no such Secret). */
+  certs?: ClusterCerts | null;
   /** Why the request does not count as activity; null when it counts. */
   ignored?: string | null;
   held?: boolean;

@@ -49,7 +49,8 @@ export function upstream(deps: {
     const route = exchange.route;
     const target = exchange.target;
     if (!route || !target) throw new Error("upstream handler reached without a route");
-    const certs = await deps.certs.certs(route.namespace, route.name);
+    const certs =
+      exchange.certs !== undefined ? exchange.certs : await deps.certs.certs(route.namespace, route.name);
     const certificate = exchange.identity?.kind === "certificate";
     if (certificate && !certs?.frontProxy) {
       refuse(
@@ -178,9 +179,12 @@ export function withCredentials(
     if (!route) return next(exchange);
     const cluster = routeKey(route.namespace, route.name);
     const certs = await deps.certs.certs(route.namespace, route.name);
-    const peer = exchange.tlsSocket?.getPeerX509Certificate?.();
+    exchange.certs = certs;
     const identity = await authenticate(
-      { authorization: exchange.headers.authorization, peerCertificate: peer },
+      {
+        authorization: exchange.headers.authorization,
+        peerCertificate: () => exchange.tlsSocket?.getPeerX509Certificate?.(),
+      },
       cluster,
       certs,
       deps.clock.now(),
