@@ -276,7 +276,35 @@ async function openLoop(
   return { p50: at(0.5), p99: at(0.99), sent: total, errors };
 }
 
-/** wrk, 16 connections, pinned with the backend: requests/s at saturation. */
+/** CPU seconds (user + system) used so far by these processes, from /proc (100 ticks a second). */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
+}
+
+/** A process and its children (nginx's master and worker). */
+function withChildren(pid: number): number[] {
+  try {
+    const children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+    return [pid, ...children];
+  } catch {
+    return [pid];
+  }
+}
+
+/** wrk, 16 connections, pinned with the backend: requests/s at saturation, and the requests it counted. */
 function wrk(url: string, seconds: number): number {
   const out = execFileSync(
     "taskset",
@@ -439,12 +467,25 @@ async function controller(): Promise<void> {
 
   console.log("throughput at saturation (wrk -t1 -c16, 10s; proxy/nginx alone on CPU 0):");
   const rps: Record<string, number> = {};
+  // CPU time per request is what a busy machine cannot distort much: req/s depends on the share of
+  // CPU 0 other processes leave, CPU per request does not.
+  const cpuPerRequestUs: Record<string, number> = {};
+  const measured: Record<string, number[]> = {
+    proxy: [proxyProc.child.pid ?? 0],
+    nginx: withChildren(nginxProc.child.pid ?? 0),
+  };
   let profileJson: string | null = null;
   for (const [name, p] of Object.entries(paths)) {
     if (name === "proxy" && profile) await control("/profile-start");
+    const pids = measured[name];
+    const cpuBefore = pids ? cpuSeconds(pids) : 0;
     rps[name] = wrk(`${p.origin}${p.path}`, 10);
+    const cpu = pids ? cpuSeconds(pids) - cpuBefore : 0;
     if (name === "proxy" && profile) profileJson = await control("/profile-stop");
-    console.log(`  ${name.padEnd(6)}  ${rps[name]!.toFixed(0)} req/s`);
+    if (pids) cpuPerRequestUs[name] = (cpu * 1e6) / (rps[name]! * 10);
+    console.log(
+      `  ${name.padEnd(6)}  ${rps[name]!.toFixed(0)} req/s${pids ? `, ${cpuPerRequestUs[name]!.toFixed(0)} µs CPU per request (${((cpu / 10) * 100).toFixed(0)}% of a core)` : ""}`,
+    );
   }
 
   console.log(`cold wake: backend ready → first forwarded answer (${WAKE_TRIALS} trials):`);
@@ -504,6 +545,8 @@ async function controller(): Promise<void> {
     proxy_rps: Math.round(rps.proxy ?? 0),
     nginx_rps: Math.round(rps.nginx ?? 0),
     wake_forward_ms: Number(median.toFixed(1)),
+    proxy_cpu_us_per_req: Math.round(cpuPerRequestUs.proxy ?? 0),
+    nginx_cpu_us_per_req: Math.round(cpuPerRequestUs.nginx ?? 0),
   };
   const [load1] = readFileSync("/proc/loadavg", "utf8").split(" ").map(Number) as number[];
   console.log(

@@ -44,6 +44,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     // client-go gives up on a TLS handshake after 10 s; nobody legitimate takes longer.
     handshakeTimeout: 10_000,
     maxHeaderListPairs: 256,
+    // node:http's server disables Nagle; a TLS server does not, and small answers then wait for ACKs.
+    noDelay: true,
   } as Parameters<typeof createSecureServer>[0]);
   // HTTP/1.1 side: node:http2's HTTP/1.1 fallback applies no headersTimeout, so a client must send each
   // request head within this deadline (armed at connect and after each answer; slowloris, idle keep-alive).
@@ -62,6 +64,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   const sockets = new Set<TLSSocket>();
   const sessions = new Set<ServerHttp2Session>();
   server.on("secureConnection", (socket: TLSSocket) => {
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
