@@ -15,7 +15,7 @@ export interface RunAgentOptions {
   config: AgentConfig;
   metricsPort: number;
   proxyPort: number;
-  /** Starts the wake proxy once the reconciler is ready (its routes come from the first pass). */
+  /** Starts the wake proxy before the reconciler: it listens at once and waits for the first pass's routes. */
   startProxy?: () => Promise<{ port: number; close(graceMs?: number): Promise<void> }>;
   metrics: SlumberMetrics;
   reconciler: RunnableReconciler;
@@ -78,7 +78,7 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
   });
   let proxy: { close(graceMs?: number): Promise<void> } | undefined;
   try {
-    await reconciler.start();
+    // Listening before the first pass: a restarted agent must not refuse kubectl's TLS handshakes.
     if (options.startProxy) {
       try {
         proxy = await options.startProxy();
@@ -87,10 +87,10 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
           { proxyPort: options.proxyPort, err: (error as Error).message },
           "cannot start the wake proxy",
         );
-        await reconciler.stop();
         return ExitCode.failure;
       }
     }
+    await reconciler.start();
     const signal = await (options.stopSignal ?? terminationSignal(logger));
     logger.info({ signal }, "stopping: finishing the step in flight");
     const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;

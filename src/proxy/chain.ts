@@ -35,6 +35,7 @@ export interface ProxyHandlerDeps {
   timers: Timers;
   logger: Logger;
   baseDomain: string | undefined;
+  wakeTimeoutMs: number;
 }
 
 export function buildProxyHandler(deps: ProxyHandlerDeps): Handler {
@@ -43,7 +44,7 @@ export function buildProxyHandler(deps: ProxyHandlerDeps): Handler {
   h = withDiscovery(h, { cache: deps.discovery, hold: deps.hold }); // /api, /apis, /version from memory during a wake
   h = withActivity(h, deps); // counts as use unless ignored; at most one report a minute per cluster
   h = withCredentials(h, deps); // 401 before anything can wake the cluster
-  h = withRouting(h, deps); // /vcluster/NS/NAME/... or NAME.NS.BASE → a managed cluster, else 404
+  h = withRouting(h, { ...deps, startupWaitMs: deps.wakeTimeoutMs }); // /vcluster/NS/NAME/... or NAME.NS.BASE → a managed cluster, else 404 (waits for the first pass)
   h = withErrors(h, deps); // last resort: 500 with a Status body
   return h;
 }

@@ -112,6 +112,7 @@ export async function startWakeProxy(options: WakeProxyOptions): Promise<WakePro
     timers,
     logger: log,
     baseDomain: options.baseDomain,
+    wakeTimeoutMs: options.wakeTimeoutMs,
   });
   server = await startProxyServer({
     port: options.port,

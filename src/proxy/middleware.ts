@@ -199,16 +199,30 @@ export function withCredentials(
   };
 }
 
-/** Finds the cluster (path or host) among the managed ones in memory; anything else is 404. */
+/**
+ * Finds the cluster (path or host) among the managed ones in memory; anything else is 404. While the
+ * agent starts (its first pass not done), a cluster not yet seen is waited for, up to `startupWaitMs`.
+ */
 export function withRouting(
   next: Handler,
-  deps: { routes: RouteSource; baseDomain: string | undefined },
+  deps: { routes: RouteSource; baseDomain: string | undefined; startupWaitMs?: number },
 ): Handler {
   return async (exchange) => {
     const host = exchange.headers.host ?? (exchange.headers[":authority"] as string | undefined);
     const target = parseTarget(exchange.url, host, deps.baseDomain);
     if ("code" in target) return reply(exchange, target);
-    const route = deps.routes.get(target.namespace, target.name);
+    let route = deps.routes.get(target.namespace, target.name);
+    if (!route && !deps.routes.isComplete()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        deps.routes.complete,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deps.startupWaitMs ?? 60_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      route = deps.routes.get(target.namespace, target.name);
+    }
     if (!route)
       return reply(
         exchange,

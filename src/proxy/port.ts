@@ -26,6 +26,9 @@ export interface RouteSource {
   get(namespace: string, name: string): ClusterRoute | undefined;
   /** Called after a route is published or removed; returns the unsubscribe function. */
   subscribe(listener: (namespace: string, name: string) => void): () => void;
+  /** Resolves once the reconciler's first pass has published every route (a missing one is then really missing). */
+  readonly complete: Promise<void>;
+  isComplete(): boolean;
 }
 
 /** What a request is, for the bookkeeping annotation `slumber.dev/last-activity-source`. */

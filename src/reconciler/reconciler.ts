@@ -201,6 +201,7 @@ export class Reconciler implements WakePort {
       if (!current.has(key)) this.forget(key);
     }
     this.firstPassDone = true;
+    this.routes.setComplete();
     this.observer.loopCompleted((this.clock.now() - started) / 1000);
   }
 

@@ -47,6 +47,21 @@ const sameRoute = (a: ClusterRoute, b: ClusterRoute): boolean =>
 export class RouteTable implements RouteSource {
   private readonly routes = new Map<string, ClusterRoute>();
   private readonly listeners = new Set<(namespace: string, name: string) => void>();
+  private completed = false;
+  private markComplete: () => void = () => {};
+  readonly complete = new Promise<void>((resolve) => {
+    this.markComplete = resolve;
+  });
+
+  isComplete(): boolean {
+    return this.completed;
+  }
+
+  /** The first pass is done: every managed cluster has had its chance to be published. */
+  setComplete(): void {
+    this.completed = true;
+    this.markComplete();
+  }
 
   get(namespace: string, name: string): ClusterRoute | undefined {
     return this.routes.get(routeKey(namespace, name));

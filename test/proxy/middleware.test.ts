@@ -95,6 +95,7 @@ describe("withRouting", () => {
   it("passes a managed cluster on with its route and upstream path; 404 Status otherwise", async () => {
     const routes = new RouteTable();
     routes.publish(awake);
+    routes.setComplete();
     const { next, seen } = stub();
     const h = withRouting(next, { routes, baseDomain: undefined });
     await h(exchange("/vcluster/vc-a/a/api/v1/pods?limit=1").ex);
@@ -109,6 +110,31 @@ describe("withRouting", () => {
       message: "no virtual cluster vc-a/other managed by Slumber",
     });
     expect(seen).toHaveLength(1);
+  });
+
+  it("while the agent starts, waits for its first pass before answering 404", async () => {
+    const routes = new RouteTable();
+    const { next, seen } = stub();
+    const h = withRouting(next, { routes, baseDomain: undefined, startupWaitMs: 5_000 });
+    const { ex } = exchange("/vcluster/vc-a/a/api");
+    const pending = h(ex);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toHaveLength(0);
+    routes.publish(awake);
+    routes.setComplete();
+    await pending;
+    expect(seen[0]?.route).toEqual(awake);
+    const late = exchange("/vcluster/vc-a/zzz/api");
+    await h(late.ex);
+    expect(late.sent.status).toBe(404);
+  });
+
+  it("gives up waiting for a first pass after startupWaitMs", async () => {
+    const { next } = stub();
+    const h = withRouting(next, { routes: new RouteTable(), baseDomain: undefined, startupWaitMs: 30 });
+    const { ex, sent } = exchange("/vcluster/vc-a/a/api");
+    await h(ex);
+    expect(sent.status).toBe(404);
   });
 });
 
