@@ -34,6 +34,8 @@ const MAX_KEPT_BODY = 8 << 20;
 /** Connection refused right after readiness: tried again this many times, this far apart. */
 const CONNECT_RETRIES = 5;
 const CONNECT_RETRY_MS = 200;
+/** A `/readyz` that refuses the probe (401/403) this long means a serving API server that denies it. */
+const DENIED_READY_AFTER_MS = 5_000;
 /** An open exec/attach/port-forward session counts as activity this often. */
 export const SESSION_ACTIVITY_INTERVAL_MS = 60_000;
 
@@ -155,8 +157,16 @@ export class Upstreams {
     await Promise.all(pools);
   }
 
-  /** `/readyz` through the upstream: 200 is ready; 401/403 mean it serves but refuses an anonymous probe. */
-  async probeReady(route: ClusterRoute, certs: ClusterCerts | null): Promise<boolean> {
+  /** When each cluster's `/readyz` first refused the probe (401/403) in a row. */
+  private readonly deniedSince = new Map<string, number>();
+
+  /**
+   * `/readyz` through the upstream: 200 is ready. 401/403 is ready only once it has lasted
+   * DENIED_READY_AFTER_MS: an API server that refuses the probe for good still serves, but one that is
+   * starting refuses it until its RBAC bootstrap is done, and is not ready then.
+   */
+  async probeReady(route: ClusterRoute, certs: ClusterCerts | null, now = Date.now()): Promise<boolean> {
+    const key = `${route.namespace}/${route.name}`;
     if (route.upstream === null) return false;
     const mode: IdentityMode = certs?.frontProxy ? "frontProxy" : "bearer";
     const headers =
@@ -172,8 +182,15 @@ export class Upstreams {
         signal,
       });
       await answer.body.dump();
-      return answer.statusCode === 200 || answer.statusCode === 401 || answer.statusCode === 403;
+      if (answer.statusCode === 401 || answer.statusCode === 403) {
+        const since = this.deniedSince.get(key) ?? now;
+        this.deniedSince.set(key, since);
+        return now - since >= DENIED_READY_AFTER_MS;
+      }
+      this.deniedSince.delete(key);
+      return answer.statusCode === 200;
     } catch {
+      this.deniedSince.delete(key);
       return false;
     }
   }

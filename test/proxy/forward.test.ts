@@ -146,3 +146,36 @@ describe("Upstreams.forward", () => {
     });
   });
 });
+
+describe("Upstreams.probeReady", () => {
+  it("is ready on 200, not on 500, and on a refused probe only once the refusal has lasted 5 s", async () => {
+    const { createServer } = await import("node:https");
+    let status = 500;
+    const server = createServer({ cert: pki.serving.cert, key: pki.serving.key }, (_req, res) => {
+      res.writeHead(status).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const route: ClusterRoute = {
+      namespace: "vc-p",
+      name: "p",
+      upstream: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      asleep: false,
+      ready: true,
+      ignoreUserAgents: [],
+    };
+    const certs = { ...parseClusterCerts(certsSecret(pki)).certs, frontProxy: null };
+    const upstreams = new Upstreams({ timers: systemTimers });
+    try {
+      expect(await upstreams.probeReady(route, certs, 0)).toBe(false);
+      status = 403;
+      expect(await upstreams.probeReady(route, certs, 1_000)).toBe(false);
+      expect(await upstreams.probeReady(route, certs, 5_999)).toBe(false);
+      expect(await upstreams.probeReady(route, certs, 6_000)).toBe(true);
+      status = 200;
+      expect(await upstreams.probeReady(route, certs, 6_001)).toBe(true);
+    } finally {
+      await upstreams.close();
+      server.close();
+    }
+  });
+});
