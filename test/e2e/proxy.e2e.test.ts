@@ -26,7 +26,7 @@ import {
 import { createSimulatedNamespace, secretData, virtualApiserverPids } from "./simulator-harness.js";
 
 const run = promisify(execFile);
-// Generous: on the shared 2-core machine a wake (pod Ready, then a first kube-apiserver boot) took 4-20 s.
+// Generous: on the shared 2-core machine a wake (pod Ready, then a first kube-apiserver boot) took 4-27 s.
 const WAKE_TIMEOUT_S = 45;
 
 let admin: Admin;
