@@ -20,15 +20,15 @@ setup() {
   local n=${1:-200}
   mkdir -p "$WORK"
   # The ServiceAccount, a copy of deploy/base/rbac.yaml's ClusterRole under bench-cache-agent, and the FlowSchema.
-  k get ns slumber-system >/dev/null 2>&1 || k create ns slumber-system
-  k -n slumber-system create serviceaccount "$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
+  k get ns slumber >/dev/null 2>&1 || k create ns slumber
+  k -n slumber create serviceaccount "$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
   node -e '
     const y = require("yaml"); const fs = require("fs");
     const role = y.parseAllDocuments(fs.readFileSync(process.argv[1], "utf8")).map(d => d.toJS()).find(d => d && d.kind === "ClusterRole");
     role.metadata = { name: process.argv[2] };
     process.stdout.write(JSON.stringify(role));
   ' "$REPO/deploy/base/rbac.yaml" "$ID" | k apply -f - >/dev/null
-  k create clusterrolebinding "$ID" --clusterrole="$ID" --serviceaccount="slumber-system:$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
+  k create clusterrolebinding "$ID" --clusterrole="$ID" --serviceaccount="slumber:$ID" --dry-run=client -o yaml | k apply -f - >/dev/null
   cat <<EOF | k apply -f - >/dev/null
 apiVersion: flowcontrol.apiserver.k8s.io/v1
 kind: FlowSchema
@@ -38,12 +38,12 @@ spec:
   priorityLevelConfiguration: {name: workload-low}
   distinguisherMethod: {type: ByUser}
   rules:
-  - subjects: [{kind: ServiceAccount, serviceAccount: {name: $ID, namespace: slumber-system}}]
+  - subjects: [{kind: ServiceAccount, serviceAccount: {name: $ID, namespace: slumber}}]
     resourceRules: [{verbs: ["*"], apiGroups: ["*"], resources: ["*"], clusterScope: true, namespaces: ["*"]}]
     nonResourceRules: [{verbs: ["*"], nonResourceURLs: ["*"]}]
 EOF
   local token server ca
-  token=$(k -n slumber-system create token "$ID" --duration=6h)
+  token=$(k -n slumber create token "$ID" --duration=6h)
   server=$(k config view --raw --flatten -o 'jsonpath={.clusters[0].cluster.server}')
   ca=$(k config view --raw --flatten -o 'jsonpath={.clusters[0].cluster.certificate-authority-data}')
   umask 077
@@ -99,7 +99,7 @@ measure() {
   # Other agents' test namespaces share the cluster: manage the bench-cache-* namespaces only.
   printf 'excludeNamespaces:\n  - "(?!bench-cache-).*"\n' >"$WORK/config.yaml"
   "$REPO/node_modules/.bin/node" "$dist/cli/main.js" run --kubeconfig "$WORK/agent.kubeconfig" --config "$WORK/config.yaml" \
-    --metrics-port "$port" --proxy-port "$proxy" --resync "${RESYNC:-30s}" --namespace slumber-system \
+    --metrics-port "$port" --proxy-port "$proxy" --resync "${RESYNC:-30s}" --namespace slumber \
     --log-level warn >"$WORK/$label.log" 2>&1 &
   local pid=$!
   local started=$SECONDS
@@ -138,7 +138,7 @@ teardown() {
   k delete flowschema "$ID" --ignore-not-found >/dev/null
   k delete clusterrolebinding "$ID" --ignore-not-found >/dev/null
   k delete clusterrole "$ID" --ignore-not-found >/dev/null
-  k -n slumber-system delete serviceaccount "$ID" --ignore-not-found >/dev/null
+  k -n slumber delete serviceaccount "$ID" --ignore-not-found >/dev/null
   echo "deleted bench-cache-* namespaces and the $ID identity" >&2
 }
 

@@ -11,6 +11,7 @@ import { parseRecordedState } from "../policy/state.js";
 import type { PolicyError } from "../policy/types.js";
 import { parseRfc3339 } from "../policy/values.js";
 import { formatUtc, isValidTimezone } from "../policy/zone.js";
+import { reasonWithActivitySource } from "../targets/bookkeeping.js";
 import { ExitCode } from "./errors.js";
 
 export interface ExplainOptions {
@@ -85,7 +86,7 @@ export function runExplain(options: ExplainOptions): ExplainResult {
   const decision = decide(policy, state, at.value);
   const output = {
     state: decision.state,
-    reason: decision.reason,
+    reason: reasonWithActivitySource(decision.reason, annotations),
     next: decision.next === null ? null : { state: decision.next.state, at: formatUtc(decision.next.at) },
   };
   return { exitCode: ExitCode.ok, stdout: `${JSON.stringify(output)}\n`, stderr: "" };

@@ -134,6 +134,45 @@ async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
   return { config, kube, kubeConfig, logger, apiErrors };
 }
 
+interface RunProxyFlags {
+  proxyPort: string;
+  proxyBaseDomain?: string;
+  proxyCertSecret?: string;
+  wakeTimeout: string;
+  maxHeld: string;
+}
+
+/** The wake proxy's flags, checked before anything connects. */
+function parseProxyFlags(flags: RunProxyFlags) {
+  const port = parsePort("--proxy-port", flags.proxyPort);
+  const wakeTimeoutMs = durationFlag("--wake-timeout", flags.wakeTimeout);
+  if (!/^\d+$/.test(flags.maxHeld) || Number(flags.maxHeld) < 1)
+    throw new CliError(
+      `--max-held: "${flags.maxHeld}" is not a whole number of requests (1 or more)`,
+      ExitCode.usage,
+    );
+  let certSecret: { namespace: string; name: string } | undefined;
+  if (flags.proxyCertSecret !== undefined) {
+    const [namespace, name, extra] = flags.proxyCertSecret.split("/");
+    if (!namespace || !name || extra !== undefined)
+      throw new CliError(
+        `--proxy-cert-secret: "${flags.proxyCertSecret}" is not NAMESPACE/NAME`,
+        ExitCode.usage,
+      );
+    certSecret = { namespace, name };
+  }
+  const baseDomain = flags.proxyBaseDomain?.replace(/^\.|\.$/g, "");
+  if (baseDomain !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/i.test(baseDomain))
+    throw new CliError(`--proxy-base-domain: "${flags.proxyBaseDomain}" is not a DNS domain`, ExitCode.usage);
+  return {
+    port,
+    wakeTimeoutMs,
+    maxHeld: Number(flags.maxHeld),
+    ...(certSecret ? { certSecret } : {}),
+    ...(baseDomain ? { baseDomain } : {}),
+  };
+}
+
 function wakeSleepCommand(
   program: Command,
   want: DesiredState,
@@ -330,11 +369,21 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
       .command("run")
       .description("run the agent: reconciler and /metrics, /healthz, /readyz")
       .option("--metrics-port <port>", "port for /metrics, /healthz and /readyz", "8080")
+      .option("--proxy-port <port>", "HTTPS port of the wake proxy (SPEC §7)", "8443")
       .option(
-        "--proxy-port <port>",
-        "reserved for the wake proxy (SPEC §7), which is NOT in this release: accepted, nothing listens on it",
-        "8443",
+        "--proxy-base-domain <domain>",
+        "also route by host: NAME.NAMESPACE.<domain> (path routing /vcluster/NAMESPACE/NAME always works)",
       )
+      .option(
+        "--proxy-cert-secret <namespace/name>",
+        "Secret with the proxy's serving certificate (tls.crt, tls.key, ca.crt; cert-manager's layout), followed for renewals; default: generated once into <agent namespace>/slumber-proxy-tls",
+      )
+      .option(
+        "--wake-timeout <duration>",
+        "how long the proxy holds a request for a waking cluster before 504",
+        "120s",
+      )
+      .option("--max-held <count>", "requests held per waking cluster before 503 with Retry-After", "1000")
       .option(
         "--resync <duration>",
         "full re-evaluation interval; bounds how late a time-based transition can be",
@@ -358,17 +407,17 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
     "info",
   ).action(
     async (
-      flags: ClusterFlags & {
-        metricsPort: string;
-        proxyPort: string;
-        pricesFromPrometheus?: string;
-        pricesRefresh: string;
-        leaderElect: boolean;
-        leaderElectionNamespace?: string;
-      },
+      flags: ClusterFlags &
+        RunProxyFlags & {
+          metricsPort: string;
+          pricesFromPrometheus?: string;
+          pricesRefresh: string;
+          leaderElect: boolean;
+          leaderElectionNamespace?: string;
+        },
     ) => {
       const metricsPort = parsePort("--metrics-port", flags.metricsPort);
-      const proxyPort = parsePort("--proxy-port", flags.proxyPort);
+      const proxy = parseProxyFlags(flags);
       const pricesRefreshMs = durationFlag("--prices-refresh", flags.pricesRefresh);
       if (flags.pricesFromPrometheus !== undefined && !/^https?:\/\/[^/]/.test(flags.pricesFromPrometheus)) {
         throw new CliError(
@@ -416,12 +465,32 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         reconcilerKube = setup.fencedKube;
       }
       const observer = new TracingObserver(metrics);
-      const reconciler = tracedReconcileAll(
-        new Reconciler({ kube: reconcilerKube, config, clock: systemClock, observer, logger }),
-      );
+      const core = new Reconciler({ kube: reconcilerKube, config, clock: systemClock, observer, logger });
+      const reconciler = tracedReconcileAll(core);
+      const { startWakeProxy } = await import("../proxy/index.js");
+      const startProxy = () =>
+        startWakeProxy({
+          ...proxy,
+          kube,
+          routes: core.routes,
+          wakePort: core,
+          observer: metrics,
+          clock: systemClock,
+          logger,
+          agentNamespace: config.agentNamespace,
+        });
       try {
         setExitCode(
-          await runAgent({ config, metricsPort, proxyPort, metrics, reconciler, logger, election }),
+          await runAgent({
+            config,
+            metricsPort,
+            proxyPort: proxy.port,
+            metrics,
+            reconciler,
+            logger,
+            election,
+            startProxy,
+          }),
         );
       } finally {
         stopPrices();

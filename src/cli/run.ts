@@ -15,7 +15,6 @@ export interface RunnableReconciler {
 export interface RunAgentOptions {
   config: AgentConfig;
   metricsPort: number;
-  /** Accepted and reported; the wake proxy that will listen on it is a later release. */
   proxyPort: number;
   metrics: SlumberMetrics;
   reconciler: RunnableReconciler;
@@ -29,6 +28,8 @@ export interface RunAgentOptions {
    * process writes as if it were the only agent.
    */
   election?: Election;
+  /** Starts the wake proxy before the reconciler: it listens at once and waits for the first pass's routes. */
+  startProxy?: () => Promise<{ port: number; close(graceMs?: number): Promise<void> }>;
   /**
    * Run first on shutdown, before the reconciler stops and the lease is released: the wake proxy stops
    * accepting connections and finishes or rejects the requests it holds here.
@@ -92,10 +93,6 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
     },
     "starting slumber",
   );
-  logger.info(
-    { proxyPort: options.proxyPort },
-    "--proxy-port is reserved for the wake proxy, which is not part of this release; nothing listens on it",
-  );
   let stopping = false;
   const server = await startHealthServer({
     port: options.metricsPort,
@@ -115,7 +112,20 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
   const leadershipLost = new Promise<string>((resolve) => {
     lost = resolve;
   });
+  let proxy: { close(graceMs?: number): Promise<void> } | undefined;
   try {
+    // Listening before the first pass: a restarted agent must not refuse kubectl's TLS handshakes.
+    if (options.startProxy) {
+      try {
+        proxy = await options.startProxy();
+      } catch (error) {
+        logger.error(
+          { proxyPort: options.proxyPort, err: (error as Error).message },
+          "cannot start the wake proxy",
+        );
+        return ExitCode.failure;
+      }
+    }
     if (election) {
       election.start({
         onStartedLeading: startReconciler,
@@ -140,6 +150,8 @@ export async function runAgent(options: RunAgentOptions): Promise<ExitCode> {
     const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
     let timer: NodeJS.Timeout | undefined;
     const shutdown = async () => {
+      // Requests in flight get a few seconds; held ones are answered 503 (client-go retries).
+      await proxy?.close(Math.min(5_000, stopTimeoutMs / 4));
       for (const drain of options.drainHooks ?? []) {
         await drain().catch((err: unknown) =>
           logger.error({ err: (err as Error).message }, "a drain hook failed"),

@@ -80,6 +80,7 @@ export function formatStatusJson(views: readonly TargetView[]): string {
     savedSoFar: view.savedSoFar,
     policyErrors: view.policyErrors,
     costLabels: view.costLabels ?? {},
+    lastActivitySource: view.lastActivitySource ?? null,
   }));
   return `${JSON.stringify({ targets }, null, 2)}\n`;
 }

@@ -16,7 +16,9 @@ import {
   type V1Namespace,
   type V1ObjectMeta,
   type V1Pod,
+  type V1Secret,
   type V1StatefulSet,
+  Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { specFingerprint } from "./fingerprint.js";
@@ -31,6 +33,7 @@ import {
   type ObjectPatch,
   type ObjectRef,
   type PatchableKind,
+  type SecretData,
   type WatchEvent,
   type WatchedResource,
   type WatchHandle,
@@ -438,6 +441,118 @@ export class ApiServerKubeClient implements KubeClient {
     );
   }
 
+  async readSecret(namespace: string, name: string): Promise<SecretData | null> {
+    try {
+      const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+        this.core.readNamespacedSecret({ namespace, name }),
+      );
+      return decodeSecret(secret);
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 404) return null;
+      throw err;
+    }
+  }
+
+  async createSecret(namespace: string, name: string, data: SecretData): Promise<"created" | "exists"> {
+    const encoded: Record<string, string> = {};
+    for (const [key, value] of Object.entries(data)) encoded[key] = value.toString("base64");
+    try {
+      await call("create", `Secret ${namespace}/${name}`, () =>
+        this.core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "slumber" } },
+            data: encoded,
+          },
+        }),
+      );
+      return "created";
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 409) return "exists";
+      throw err;
+    }
+  }
+
+  watchSecret(namespace: string, name: string, onChange: (data: SecretData | null) => void): WatchHandle {
+    const object = `Secret ${namespace}/${name}`;
+    let stopped = false;
+    let abort: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let backoffMs = INFORMER_BACKOFF_MIN_MS;
+    /** Last version seen (events and bookmarks): a watch that ends quietly resumes from it, without a read. */
+    let resourceVersion: string | undefined;
+    let markSynced: () => void = () => {};
+    const synced = new Promise<void>((resolve) => {
+      markSynced = resolve;
+    });
+    const restart = (err: unknown) => {
+      if (stopped) return;
+      // The API server ends watches after its request timeout, and a quiet one times out here: resume.
+      const quiet = !err || (err instanceof Error && err.name === "TimeoutError");
+      if (quiet) {
+        timer = setTimeout(() => void follow(), 0);
+        return;
+      }
+      const gone = (err as { statusCode?: number }).statusCode === 410;
+      if (!gone)
+        this.logger.warn(
+          { secret: object, err: networkDetail(err), retryInMs: backoffMs },
+          "secret watch stopped; restarting",
+        );
+      resourceVersion = undefined;
+      timer = setTimeout(() => void begin(), gone ? 0 : backoffMs);
+      backoffMs = Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS);
+    };
+    // A read, then a watch from that version: only `get` and `watch` on one name, never a list of Secrets.
+    const begin = async (): Promise<void> => {
+      if (stopped) return;
+      try {
+        const secret = await this.core.readNamespacedSecret({ namespace, name });
+        resourceVersion = secret.metadata?.resourceVersion;
+        onChange(decodeSecret(secret));
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 404)) {
+          markSynced();
+          restart(err);
+          return;
+        }
+        onChange(null);
+      }
+      markSynced();
+      await follow();
+    };
+    const follow = async (): Promise<void> => {
+      if (stopped) return;
+      try {
+        const watch = new Watch(this.kubeConfig);
+        // Bookmarks (about once a minute) keep a quiet watch alive past client-node's inactivity timeout.
+        (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 5 * 60_000;
+        abort = await watch.watch(
+          `/api/v1/namespaces/${namespace}/secrets`,
+          { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
+          (phase: string, obj: V1Secret) => {
+            backoffMs = INFORMER_BACKOFF_MIN_MS;
+            resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
+            if (phase === "ADDED" || phase === "MODIFIED") onChange(decodeSecret(obj));
+            else if (phase === "DELETED") onChange(null);
+          },
+          (err: unknown) => restart(err),
+        );
+      } catch (err) {
+        restart(err);
+      }
+    };
+    void begin();
+    return {
+      synced,
+      stop: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        abort?.abort();
+      },
+    };
+  }
+
   watch(resource: WatchedResource, onEvent: (event: WatchEvent) => void): WatchHandle {
     const informers = this.informerSpecs(resource).map((spec) => this.startInformer(resource, spec, onEvent));
     return {
@@ -548,6 +663,12 @@ export class ApiServerKubeClient implements KubeClient {
       },
     };
   }
+}
+
+function decodeSecret(secret: V1Secret): SecretData {
+  const data: Record<string, Buffer> = {};
+  for (const [key, value] of Object.entries(secret.data ?? {})) data[key] = Buffer.from(value, "base64");
+  return data;
 }
 
 interface InformerSpec {

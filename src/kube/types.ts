@@ -129,7 +129,19 @@ export interface KubeClient {
   recordEvent(event: EventSpec): Promise<void>;
   /** Starts informers for `resource`; they restart themselves with backoff after errors. */
   watch(resource: WatchedResource, onEvent: (event: WatchEvent) => void): WatchHandle;
+  /** A Secret's decoded data, or null when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<SecretData | null>;
+  /** Creates a Secret; "exists" when one of that name is already there (another replica won the race). */
+  createSecret(namespace: string, name: string, data: SecretData): Promise<"created" | "exists">;
+  /**
+   * Follows one Secret by name (read, then a watch by field selector that restarts itself): `onChange` gets
+   * its data, or null while it does not exist. `synced` resolves after the first answer.
+   */
+  watchSecret(namespace: string, name: string, onChange: (data: SecretData | null) => void): WatchHandle;
 }
+
+/** A Secret's `data`, decoded. */
+export type SecretData = Readonly<Record<string, Buffer>>;
 
 /** A failed API call: names the operation and the object; `code` is the HTTP status (undefined for a network error or timeout). */
 export class KubeError extends Error {

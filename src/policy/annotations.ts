@@ -38,6 +38,10 @@ export const Annotations = {
 
   // §3/§5/§7 recorded state (RFC 3339)
   lastActivity: "slumber.dev/last-activity",
+  /** What the last recorded activity was: `request` (the wake proxy), `session` (exec/attach/port-forward) or `workload` (a change to the workloads). */
+  lastActivitySource: "slumber.dev/last-activity-source",
+  /** §7: on the control-plane object only, the API server the wake proxy forwards to (default https://NAME.NS.svc:443). */
+  upstream: "slumber.dev/upstream",
   lastWake: "slumber.dev/last-wake",
   manualSleep: "slumber.dev/manual-sleep",
 
@@ -85,6 +89,8 @@ export const Annotations = {
 /** Keys the agent writes or reads as state, not policy: allowed under `slumber.dev/` alongside POLICY_KEYS. */
 export const SLUMBER_STATE_KEYS = [
   "last-activity",
+  "last-activity-source",
+  "upstream",
   "last-wake",
   "manual-sleep",
   "sleeping-since",

@@ -9,7 +9,9 @@ import { Annotations, decide, type Policy, parseRecordedState, resolvePolicy } f
 import type { Decision, PolicyError, RecordedState } from "../policy/types.js";
 import {
   BookkeepingAnnotations,
+  lastActivitySource,
   parseTimestamp,
+  reasonWithActivitySource,
   recordedHourlyCost,
   savedSoFar,
 } from "../targets/bookkeeping.js";
@@ -294,8 +296,9 @@ export function viewOf(
     reason:
       evaluated.errors.length > 0
         ? `policy error: ${evaluated.errors.map((e) => e.message).join("; ")}`
-        : decision.reason,
+        : reasonWithActivitySource(decision.reason, annotations),
     since: asleep ? sleepingSince : lastWake,
+    lastActivitySource: lastActivitySource(annotations),
     next: decision.next,
     hourlyCost: asleep ? recordedHourlyCost(annotations) : evaluated.hourlyCost,
     currency,

@@ -16,9 +16,11 @@ import {
 import type { Logger } from "../log.js";
 import { Annotations } from "../policy/annotations.js";
 import type { PolicyError, SleepReason } from "../policy/types.js";
+import type { ActivitySource, ClusterRef, WakePort } from "../proxy/port.js";
 import { planLastActivity } from "../targets/activity.js";
 import { formatTimestamp, parseTimestamp } from "../targets/bookkeeping.js";
 import {
+  ACTIVITY_WRITE_INTERVAL_MS,
   isNamespaceAsleep,
   namespaceRef,
   planActivityRecord,
@@ -44,6 +46,7 @@ import {
   viewOf,
 } from "./evaluate.js";
 import type { ReconcileObserver } from "./observer.js";
+import { RouteTable, routeOf } from "./routes.js";
 
 /** Timers, injectable so tests drive schedule transitions with a fake clock. */
 export interface Timers {
@@ -86,7 +89,11 @@ const EVENT_FOR: Partial<
   adoptResume: { reason: "ResumedExternally", action: "Wake", type: "Normal" },
 };
 
-export class Reconciler {
+export class Reconciler implements WakePort {
+  /** Managed virtual clusters as the wake proxy routes to them, updated by every pass. */
+  readonly routes = new RouteTable();
+  /** Activity reported by the wake proxy, written by the next pass of that cluster. */
+  private readonly pendingActivity = new Map<string, { at: number; source: ActivitySource }>();
   private readonly kube: KubeClient;
   private readonly config: AgentConfig;
   private readonly clock: Clock;
@@ -122,6 +129,29 @@ export class Reconciler {
     this.observer = deps.observer;
     this.logger = deps.logger;
     this.timers = deps.timers ?? systemTimers;
+  }
+
+  /**
+   * WakePort: a held request wants this cluster awake; recorded as activity, which the policy wakes for.
+   * A pass of its own right away, not behind the queue: someone is waiting.
+   */
+  requestWake(ref: ClusterRef, at: number, source: ActivitySource): void {
+    const target: TargetRef = { kind: "vcluster", namespace: ref.namespace, name: ref.name };
+    this.noteActivity(target, at, source);
+    if (this.running) void this.reconcileTarget(target);
+  }
+
+  /** WakePort: a forwarded request; written as `last-activity` by the next pass, at most once a minute. */
+  recordActivity(ref: ClusterRef, at: number, source: ActivitySource): void {
+    const target: TargetRef = { kind: "vcluster", namespace: ref.namespace, name: ref.name };
+    this.noteActivity(target, at, source);
+    this.enqueue(target);
+  }
+
+  private noteActivity(target: TargetRef, at: number, source: ActivitySource): void {
+    const key = targetKey(target);
+    const known = this.pendingActivity.get(key);
+    if (!known || at > known.at) this.pendingActivity.set(key, { at, source });
   }
 
   views(): TargetView[] {
@@ -183,6 +213,7 @@ export class Reconciler {
       if (!current.has(key)) this.forget(key);
     }
     this.firstPassDone = true;
+    this.routes.setComplete();
     this.observer.loopCompleted((this.clock.now() - started) / 1000);
   }
 
@@ -341,8 +372,10 @@ export class Reconciler {
     if (timer !== undefined) this.timers.clearTimeout(timer);
     this.transitionTimers.delete(key);
     this.pendingWakes.delete(key);
+    this.pendingActivity.delete(key);
     this.reportedErrors.delete(key);
     this.activity.forget(key);
+    if (view?.kind === "vcluster") this.routes.remove(view.namespace, view.name);
     if (view) this.observer.targetRemoved({ kind: view.kind, namespace: view.namespace, name: view.name });
   }
 
@@ -481,7 +514,7 @@ export class Reconciler {
     const adoption = planVclusterAdoption(e.plane, now, e.hourlyCost);
     if (adoption) return adoption;
     if (e.noRecordedUse) return this.lastWakeStep(e, now);
-    const activity = this.observeSyncedPods(e, now);
+    const activity = this.proxyActivityStep(e) ?? this.observeSyncedPods(e, now);
     if (activity) return activity;
     if (e.decision.state === "asleep") {
       if (!e.persistence.persistent && !e.asleep) {
@@ -582,6 +615,35 @@ export class Reconciler {
       ref,
       patch: { annotations: { [Annotations.lastWake]: formatTimestamp(now) } },
       note: `${targetKey(e.ref)} newly managed with no recorded use; last-wake set to now`,
+    };
+  }
+
+  /**
+   * Activity the wake proxy reported: `last-activity` only moves forward, at most once a minute, except
+   * that a request for a target the policy has asleep is always written (it is what wakes it).
+   */
+  private proxyActivityStep(e: Extract<Evaluated, { kind: "vcluster" }>): Step | null {
+    const key = targetKey(e.ref);
+    const pending = this.pendingActivity.get(key);
+    if (!pending) return null;
+    const at = Math.floor(pending.at / 1000) * 1000;
+    const recorded = e.recorded.lastActivity;
+    const fresh = recorded !== undefined && at - recorded < ACTIVITY_WRITE_INTERVAL_MS;
+    if ((recorded !== undefined && at <= recorded) || (fresh && e.decision.state !== "asleep")) {
+      this.pendingActivity.delete(key);
+      return null;
+    }
+    return {
+      action: "patch",
+      purpose: "activity",
+      ref: controlPlaneRef(e.plane),
+      patch: {
+        annotations: {
+          [Annotations.lastActivity]: formatTimestamp(at),
+          [Annotations.lastActivitySource]: pending.source,
+        },
+      },
+      note: `${key}: ${pending.source === "session" ? "an exec/attach/port-forward session" : "a request"} through the wake proxy; recorded as activity`,
     };
   }
 
@@ -729,6 +791,10 @@ export class Reconciler {
     if (workloadFailures.length > 0) view.reason = `${view.reason}; ${workloadFailures.join("; ")}`;
     const key = targetKey(e.ref);
     this.targetViews.set(key, view);
+    if (e.kind === "vcluster") {
+      if (e.policy.managed) this.routes.publish(routeOf(e.plane, e.policy.ignoreUserAgents));
+      else this.routes.remove(e.ref.namespace, e.ref.name);
+    }
     this.observer.targetObserved(view, now);
     const wokeAt = this.pendingWakes.get(key);
     if (wokeAt !== undefined && view.state === "awake" && isReady(e)) {

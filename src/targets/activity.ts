@@ -16,7 +16,10 @@ export function planLastActivity(ref: ObjectRef, meta: ObjectMeta, now: number, 
     purpose: "activity",
     ref,
     patch: {
-      annotations: { [Annotations.lastActivity]: formatTimestamp(now) },
+      annotations: {
+        [Annotations.lastActivity]: formatTimestamp(now),
+        [Annotations.lastActivitySource]: "workload",
+      },
       resourceVersion: meta.resourceVersion,
     },
     note: `${describeRef(ref)}: ${what} changed outside Slumber; recorded as activity`,

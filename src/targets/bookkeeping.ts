@@ -105,3 +105,26 @@ export function wakeRecord(
   }
   return record;
 }
+
+/** `slumber.dev/last-activity-source` values, as a reason names them. */
+const ACTIVITY_SOURCES: Readonly<Record<string, string>> = {
+  request: "a request through the wake proxy",
+  session: "an exec/attach/port-forward session",
+  workload: "a workload change",
+};
+
+/** The recorded source of the last activity (`request`, `session`, `workload`), or null when unknown. */
+export function lastActivitySource(annotations: Readonly<Record<string, string>>): string | null {
+  const source = annotations[Annotations.lastActivitySource];
+  return source !== undefined && source in ACTIVITY_SOURCES ? source : null;
+}
+
+/** A decision's reason with the source of the last activity named ("last activity (a workload change) at ..."). */
+export function reasonWithActivitySource(
+  reason: string,
+  annotations: Readonly<Record<string, string>>,
+): string {
+  const source = lastActivitySource(annotations);
+  if (source === null) return reason;
+  return reason.replace("last activity at", `last activity (${ACTIVITY_SOURCES[source]}) at`);
+}

@@ -31,4 +31,6 @@ export interface TargetView extends TargetRef {
    * neither carries is absent. Empty without `--cost-labels`.
    */
   costLabels?: Readonly<Record<string, string>>;
+  /** `slumber.dev/last-activity-source`: `request`, `session` (wake proxy) or `workload`; null when unknown. */
+  lastActivitySource?: string | null;
 }

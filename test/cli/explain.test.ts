@@ -16,6 +16,24 @@ describe("slumber explain", () => {
     expect(output.reason).toContain("outside awake-hours since 2026-11-27T19:00:00+01:00 (Europe/Berlin)");
   });
 
+  test.each([
+    ["request", "last activity (a request through the wake proxy) at 2026-11-28T10:00:00Z"],
+    ["session", "last activity (an exec/attach/port-forward session) at"],
+    ["workload", "last activity (a workload change) at"],
+  ])("names the last activity's source %s (slumber.dev/last-activity-source)", (source, expected) => {
+    const output = JSON.parse(
+      runExplain({
+        at: "2026-11-28T10:10:00Z",
+        annotations: [
+          "slumber.dev/sleep-after=1h",
+          "slumber.dev/last-activity=2026-11-28T10:00:00Z",
+          `slumber.dev/last-activity-source=${source}`,
+        ],
+      }).stdout,
+    );
+    expect(output.reason).toContain(expected);
+  });
+
   test("unmanaged without opt-in, next null", () => {
     const output = JSON.parse(runExplain({ at: "2026-11-27T12:00:00Z", annotations: [] }).stdout);
     expect(output).toMatchObject({ state: "unmanaged", next: null });

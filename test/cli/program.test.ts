@@ -48,10 +48,11 @@ describe("slumber command line", () => {
     expect(stdout).toContain("3  timed out waiting");
   });
 
-  it("documents --proxy-port honestly as reserved", async () => {
+  it("documents the wake proxy's flags", async () => {
     const { stdout } = await cli("run", "--help");
-    expect(stdout).toMatch(/--proxy-port <port>\s+reserved for the wake proxy/);
-    expect(stdout).toContain("NOT in this release");
+    expect(stdout).toMatch(/--proxy-port <port>\s+HTTPS port of the wake proxy/);
+    for (const flag of ["--proxy-base-domain", "--proxy-cert-secret", "--wake-timeout", "--max-held"])
+      expect(stdout).toContain(flag);
   });
 
   it.each([
@@ -68,6 +69,13 @@ describe("slumber command line", () => {
     [["wake", "ns/name", "--timeout", "0"], "--timeout: must be longer than 0"],
     [["run", "--metrics-port", "http"], '--metrics-port: "http" is not a TCP port'],
     [["run", "--resync", "30"], '--resync: "30" has no unit'],
+    [["run", "--max-held", "lots"], '--max-held: "lots" is not a whole number'],
+    [["run", "--wake-timeout", "0"], "--wake-timeout: must be longer than 0"],
+    [
+      ["run", "--proxy-cert-secret", "just-a-name"],
+      '--proxy-cert-secret: "just-a-name" is not NAMESPACE/NAME',
+    ],
+    [["run", "--proxy-base-domain", "bad domain"], '--proxy-base-domain: "bad domain" is not a DNS domain'],
     [
       ["status", "--default-timezone", "Mars/Olympus"],
       '--default-timezone: "Mars/Olympus" is not an IANA time zone',

@@ -81,6 +81,41 @@ describe("runAgent", () => {
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 
+  it("starts the wake proxy before the reconciler and closes it on the signal; a proxy that cannot start exits 1", async () => {
+    const fake = fakeReconciler();
+    const order: string[] = [];
+    const code = await runAgent({
+      config: loadAgentConfig({}, {}),
+      metricsPort: await freePort(),
+      proxyPort: 0,
+      metrics: new SlumberMetrics({ defaultMetrics: false }),
+      reconciler: fake.reconciler,
+      logger: silent,
+      startProxy: async () => {
+        order.push(`proxy before ${fake.calls.join(",") || "nothing"}`);
+        return { port: 1, close: async () => void order.push("proxy closed") };
+      },
+      stopSignal: Promise.resolve("SIGTERM"),
+    });
+    expect(code).toBe(ExitCode.ok);
+    expect(order).toEqual(["proxy before nothing", "proxy closed"]);
+    const failing = fakeReconciler();
+    const failed = await runAgent({
+      config: loadAgentConfig({}, {}),
+      metricsPort: await freePort(),
+      proxyPort: 0,
+      metrics: new SlumberMetrics({ defaultMetrics: false }),
+      reconciler: failing.reconciler,
+      logger: silent,
+      startProxy: async () => {
+        throw new Error("Secret slumber/mine (--proxy-cert-secret) not found");
+      },
+      stopSignal: new Promise(() => {}),
+    });
+    expect(failed).toBe(ExitCode.failure);
+    expect(failing.calls).toEqual([]);
+  });
+
   it("gives up on a stop that hangs and exits 1", async () => {
     const fake = fakeReconciler(() => new Promise(() => {}));
     const code = await runAgent({

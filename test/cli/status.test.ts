@@ -83,6 +83,7 @@ describe("formatStatusJson", () => {
       savedSoFar: 12.3456,
       policyErrors: [],
       costLabels: {},
+      lastActivitySource: null,
     });
     expect(parsed.targets[2]).toMatchObject({ since: null, next: null, sleepReason: null });
     expect(parsed.targets[2].policyErrors).toEqual([

@@ -65,7 +65,7 @@ function clusterRoleRules(): unknown {
 
 function identityManifest(): string {
   return [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: identity, namespace: "slumber-system" } },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: identity, namespace: "slumber" } },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
@@ -77,7 +77,7 @@ function identityManifest(): string {
       kind: "ClusterRoleBinding",
       metadata: { name: identity },
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: identity },
-      subjects: [{ kind: "ServiceAccount", name: identity, namespace: "slumber-system" }],
+      subjects: [{ kind: "ServiceAccount", name: identity, namespace: "slumber" }],
     },
     {
       apiVersion: "flowcontrol.apiserver.k8s.io/v1",
@@ -90,9 +90,7 @@ function identityManifest(): string {
         distinguisherMethod: { type: "ByUser" },
         rules: [
           {
-            subjects: [
-              { kind: "ServiceAccount", serviceAccount: { name: identity, namespace: "slumber-system" } },
-            ],
+            subjects: [{ kind: "ServiceAccount", serviceAccount: { name: identity, namespace: "slumber" } }],
             resourceRules: [
               { verbs: ["*"], apiGroups: ["*"], resources: ["*"], clusterScope: true, namespaces: ["*"] },
             ],
@@ -140,7 +138,7 @@ describe("the agent at rest reads from its cache (issue 9)", () => {
     admin = adminClients(adminKubeconfig);
     await kubectlApply(adminKubeconfig, identityManifest());
     const token = (
-      await kubectl(adminKubeconfig, "-n", "slumber-system", "create", "token", identity, "--duration=1h")
+      await kubectl(adminKubeconfig, "-n", "slumber", "create", "token", identity, "--duration=1h")
     ).trim();
     const agentBase = readFileSync(inject("agentKubeconfig"), "utf8");
     agentKubeconfig = join(mkdtempSync(join(tmpdir(), "slumber-cache-e2e-")), "agent.kubeconfig");
@@ -211,7 +209,7 @@ describe("the agent at rest reads from its cache (issue 9)", () => {
     await kubectl(
       adminKubeconfig,
       "-n",
-      "slumber-system",
+      "slumber",
       "delete",
       "serviceaccount",
       identity,

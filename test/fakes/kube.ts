@@ -12,6 +12,7 @@ import {
   type ObjectMeta,
   type ObjectPatch,
   type ObjectRef,
+  type SecretData,
   type WatchEvent,
   type WatchedResource,
   type WatchHandle,
@@ -19,7 +20,7 @@ import {
   type WorkloadKind,
 } from "../../src/kube/types.js";
 
-export type FakeOperation = Exclude<keyof KubeClient, "watch">;
+export type FakeOperation = Exclude<keyof KubeClient, "watch" | "watchSecret">;
 /** An HTTP status, or `timeout` (a KubeError without status, like a network timeout). */
 export type InjectedFailure = number | "timeout";
 
@@ -81,6 +82,18 @@ export class FakeKube implements KubeClient {
   private crashAtWrite: number | null = null;
   private writeCount = 0;
   private readonly watchers = new Set<(event: WatchEvent) => void>();
+  readonly secrets = new Map<string, SecretData>();
+  private readonly secretWatchers = new Set<{ key: string; onChange: (data: SecretData | null) => void }>();
+  /** API reads of Secrets (get), to prove the proxy reads from memory. */
+  secretReads = 0;
+
+  /** Creates, replaces (data) or deletes (null) a Secret, notifying its watchers. */
+  setSecret(namespace: string, name: string, data: SecretData | null): void {
+    const id = key(namespace, name);
+    if (data === null) this.secrets.delete(id);
+    else this.secrets.set(id, data);
+    for (const watcher of this.secretWatchers) if (watcher.key === id) watcher.onChange(data);
+  }
 
   // --- test controls --------------------------------------------------------------------------
 
@@ -371,6 +384,32 @@ export class FakeKube implements KubeClient {
   async readVclusterConfig(namespace: string, release: string): Promise<string | null> {
     this.maybeFail("readVclusterConfig", { kind: "StatefulSet", namespace, name: release });
     return this.vclusterConfigs.get(key(namespace, release)) ?? null;
+  }
+
+  async readSecret(namespace: string, name: string): Promise<SecretData | null> {
+    this.maybeFail("readSecret");
+    this.secretReads++;
+    return this.secrets.get(key(namespace, name)) ?? null;
+  }
+
+  async createSecret(namespace: string, name: string, data: SecretData): Promise<"created" | "exists"> {
+    this.maybeFail("createSecret");
+    if (this.secrets.has(key(namespace, name))) return "exists";
+    this.setSecret(namespace, name, data);
+    return "created";
+  }
+
+  watchSecret(namespace: string, name: string, onChange: (data: SecretData | null) => void): WatchHandle {
+    const watcher = { key: key(namespace, name), onChange };
+    this.secretWatchers.add(watcher);
+    this.secretReads++;
+    onChange(this.secrets.get(watcher.key) ?? null);
+    return {
+      synced: Promise.resolve(),
+      stop: async () => {
+        this.secretWatchers.delete(watcher);
+      },
+    };
   }
 
   async patch(ref: ObjectRef, patch: ObjectPatch): Promise<ObjectMeta> {

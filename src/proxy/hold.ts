@@ -1,0 +1,271 @@
+// Hold and wake (SPEC §7 "Sleeping target"): requests for a cluster that is not ready wait here, one wake
+// per cluster however many arrive, each with a deadline; when the control plane is Ready by watch and
+// `/readyz` answers through the upstream, the held requests are released in small batches.
+// Shaped like KEDA's ReadyEndpointsCache.WaitForReady: a map of per-cluster gates fed by the reconciler's
+// route table, re-checked on every change, with cancellation by AbortSignal. Timers are injected.
+import type { Clock } from "../clock.js";
+import type { Logger } from "../log.js";
+import type { Timers } from "../reconciler/reconciler.js";
+import { type ActivitySource, type ClusterRoute, type RouteSource, routeKey, type WakePort } from "./port.js";
+import { badGateway, gatewayTimeout, notFound, type ProxyStatus, unavailable } from "./status.js";
+
+export type HoldResult =
+  /** Forward now; `held` when the request waited for a wake. */
+  | { kind: "ready"; held: boolean }
+  | { kind: "rejected"; status: ProxyStatus; outcome: "rejected" | "timeout" }
+  /** The client went away while held. */
+  | { kind: "aborted" };
+
+export interface HoldRequest {
+  /** Upgrades are never answered 503 (client-go does not retry them) and are not counted against the bound. */
+  upgrade: boolean;
+  /** Ignored requests (health checks, ignored user agents) never wake a cluster. */
+  ignored: boolean;
+  source: ActivitySource;
+  /** The client's abort signal, asked for only when the request has to wait. */
+  signal?: () => AbortSignal;
+}
+
+export interface HoldOptions {
+  routes: RouteSource;
+  port: WakePort;
+  /** GET /readyz through the upstream: true once the API server serves. */
+  probe: (route: ClusterRoute) => Promise<boolean>;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  /** `--max-held`: held requests per cluster before 503 (upgrades excepted). */
+  maxHeld: number;
+  /** `--wake-timeout`: how long one request waits. */
+  wakeTimeoutMs: number;
+  /** Held requests released together; the next batch follows after `releaseIntervalMs`. */
+  releaseBatch?: number;
+  releaseIntervalMs?: number;
+  /** Between two `/readyz` probes of a cluster whose control plane is Ready. */
+  probeIntervalMs?: number;
+}
+
+const READY: HoldResult = { kind: "ready", held: false };
+
+/** `Retry-After` for a request past `--max-held`: client-go retries up to 10 times. */
+export const RETRY_AFTER_SECONDS = 5;
+
+interface Waiter {
+  upgrade: boolean;
+  finish(result: HoldResult): void;
+}
+
+interface Gate {
+  namespace: string;
+  name: string;
+  waiters: Set<Waiter>;
+  /** `/readyz` answered through the upstream since the control plane last became Ready. */
+  upstreamReady: boolean;
+  /** A wake was asked for and the cluster has not been ready since: the single flight. */
+  wakeRequested: boolean;
+  probing: boolean;
+  releasing: boolean;
+}
+
+export class WakeHold {
+  private readonly gates = new Map<string, Gate>();
+  private readonly unsubscribe: () => void;
+  private readonly releaseBatch: number;
+  private readonly releaseIntervalMs: number;
+  private readonly probeIntervalMs: number;
+
+  constructor(private readonly options: HoldOptions) {
+    this.releaseBatch = options.releaseBatch ?? 64;
+    this.releaseIntervalMs = options.releaseIntervalMs ?? 5;
+    this.probeIntervalMs = options.probeIntervalMs ?? 100;
+    this.unsubscribe = options.routes.subscribe((namespace, name) => this.onRouteChange(namespace, name));
+  }
+
+  close(): void {
+    this.unsubscribe();
+    for (const gate of this.gates.values())
+      for (const waiter of [...gate.waiters])
+        waiter.finish({
+          kind: "rejected",
+          status: unavailable("the proxy is shutting down", 1),
+          outcome: "rejected",
+        });
+    this.gates.clear();
+  }
+
+  /** Held requests of a cluster, for tests and logs. */
+  heldCount(namespace: string, name: string): number {
+    return this.gates.get(routeKey(namespace, name))?.waiters.size ?? 0;
+  }
+
+  /** The answer at once (forward now, or refuse), or a promise when the request has to wait. */
+  admit(route: ClusterRoute, request: HoldRequest): HoldResult | Promise<HoldResult> {
+    const gate = this.gate(route);
+    if (route.ready && gate.upstreamReady) return READY;
+    if (route.upstream === null)
+      return {
+        kind: "rejected",
+        status: badGateway(route.upstreamError ?? "no upstream"),
+        outcome: "rejected",
+      };
+    if (request.ignored && !route.ready)
+      return {
+        kind: "rejected",
+        status: unavailable(
+          `virtual cluster ${route.namespace}/${route.name} is asleep, and this request does not wake it (health check, X-Sleep-Mode-Ignore or an ignored user agent)`,
+        ),
+        outcome: "rejected",
+      };
+    if (!request.upgrade && this.boundedCount(gate) >= this.options.maxHeld)
+      return {
+        kind: "rejected",
+        status: unavailable(
+          `virtual cluster ${route.namespace}/${route.name} is waking up and ${this.options.maxHeld} requests are already waiting; retry`,
+          RETRY_AFTER_SECONDS,
+        ),
+        outcome: "rejected",
+      };
+    const signal = request.signal?.();
+    if (signal?.aborted) return { kind: "aborted" };
+
+    const result = new Promise<HoldResult>((resolve) => {
+      const { timers, wakeTimeoutMs } = this.options;
+      const timer = timers.setTimeout(() => {
+        waiter.finish({
+          kind: "rejected",
+          status: gatewayTimeout(
+            `virtual cluster ${route.namespace}/${route.name} did not become ready within ${Math.round(wakeTimeoutMs / 1000)}s (--wake-timeout)`,
+          ),
+          outcome: "timeout",
+        });
+      }, wakeTimeoutMs);
+      const onAbort = () => waiter.finish({ kind: "aborted" });
+      const waiter: Waiter = {
+        upgrade: request.upgrade,
+        finish: (outcome) => {
+          if (!gate.waiters.delete(waiter)) return;
+          timers.clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          // Every waiter gave up before the cluster was ready: the next request asks again.
+          if (gate.waiters.size === 0 && outcome.kind !== "ready") gate.wakeRequested = false;
+          resolve(outcome);
+        },
+      };
+      gate.waiters.add(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    if (!route.ready && !request.ignored) this.wake(route, request.source);
+    if (route.ready) this.probe(gate);
+    return result;
+  }
+
+  /** Asks the reconciler to wake the cluster, once until it is ready (single flight). */
+  wake(route: ClusterRoute, source: ActivitySource): void {
+    const gate = this.gate(route);
+    if (route.ready || gate.wakeRequested) return;
+    gate.wakeRequested = true;
+    this.options.logger.info(
+      { target: routeKey(route.namespace, route.name) },
+      "request for a sleeping virtual cluster: waking it",
+    );
+    this.options.port.requestWake(
+      { namespace: route.namespace, name: route.name },
+      this.options.clock.now(),
+      source,
+    );
+  }
+
+  private boundedCount(gate: Gate): number {
+    let count = 0;
+    for (const waiter of gate.waiters) if (!waiter.upgrade) count++;
+    return count;
+  }
+
+  private gate(route: ClusterRoute): Gate {
+    const key = routeKey(route.namespace, route.name);
+    let gate = this.gates.get(key);
+    if (!gate) {
+      gate = {
+        namespace: route.namespace,
+        name: route.name,
+        waiters: new Set(),
+        upstreamReady: false,
+        wakeRequested: false,
+        probing: false,
+        releasing: false,
+      };
+      this.gates.set(key, gate);
+    }
+    return gate;
+  }
+
+  private onRouteChange(namespace: string, name: string): void {
+    const key = routeKey(namespace, name);
+    const gate = this.gates.get(key);
+    if (!gate) return;
+    const route = this.options.routes.get(namespace, name);
+    if (!route) {
+      for (const waiter of [...gate.waiters])
+        waiter.finish({
+          kind: "rejected",
+          status: notFound(`virtual cluster ${namespace}/${name} is no longer managed by Slumber`),
+          outcome: "rejected",
+        });
+      this.gates.delete(key);
+      return;
+    }
+    if (!route.ready) {
+      gate.upstreamReady = false;
+      return;
+    }
+    gate.wakeRequested = false;
+    if (gate.waiters.size > 0) this.probe(gate);
+  }
+
+  /** Probes `/readyz` until it answers (or nobody waits any more), then releases the held requests. */
+  private probe(gate: Gate): void {
+    if (gate.probing || gate.upstreamReady) {
+      if (gate.upstreamReady) this.release(gate);
+      return;
+    }
+    gate.probing = true;
+    const attempt = async (): Promise<void> => {
+      const route = this.options.routes.get(gate.namespace, gate.name);
+      if (!route?.ready || gate.waiters.size === 0) {
+        gate.probing = false;
+        return;
+      }
+      let ok = false;
+      try {
+        ok = await this.options.probe(route);
+      } catch {
+        ok = false;
+      }
+      if (ok) {
+        gate.probing = false;
+        gate.upstreamReady = true;
+        this.release(gate);
+        return;
+      }
+      this.options.timers.setTimeout(() => void attempt(), this.probeIntervalMs);
+    };
+    void attempt();
+  }
+
+  /** Releases held requests `releaseBatch` at a time: 1,000 go within ~80 ms, not all in one tick. */
+  private release(gate: Gate): void {
+    if (gate.releasing) return;
+    gate.releasing = true;
+    const step = () => {
+      let released = 0;
+      for (const waiter of [...gate.waiters]) {
+        if (released++ >= this.releaseBatch) break;
+        waiter.finish({ kind: "ready", held: true });
+      }
+      if (gate.waiters.size > 0 && gate.upstreamReady)
+        this.options.timers.setTimeout(step, this.releaseIntervalMs);
+      else gate.releasing = false;
+    };
+    step();
+  }
+}
