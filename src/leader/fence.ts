@@ -8,6 +8,7 @@ export const WRITE_OPERATIONS = [
   "patch",
   "deletePod",
   "recordEvent",
+  "createSecret",
 ] as const satisfies readonly (keyof KubeClient)[];
 
 export function fenceWrites(kube: KubeClient, mayWrite: () => boolean): KubeClient {

@@ -79,7 +79,7 @@ describe("Helm chart deploy/helm", () => {
       rbacOf(objects)
         .role.filter((r) => r.resources?.includes("secrets"))
         .flatMap((r) => r.verbs ?? []);
-    expect(secretWrites(render()).sort()).toEqual(["create", "update"]);
+    expect(secretWrites(render()).sort()).toEqual(["create"]);
     expect(secretWrites(render([], ["--set", "proxy.tls.secretName=my-proxy-cert"]))).toEqual([]);
     const { pod } = agentPod(render([], ["--set", "proxy.tls.secretName=my-proxy-cert"]));
     expect(pod.volumes).toContainEqual({ name: "proxy-tls", secret: { secretName: "my-proxy-cert" } });

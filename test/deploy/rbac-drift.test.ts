@@ -19,20 +19,9 @@ const derivedSet = new Set(derived.map((d) => d.permission));
 /** Resources used only in the agent's own namespace: granted by the Role, never cluster-wide. */
 const OWN_NAMESPACE = new Set(["coordination.k8s.io/leases"]);
 
-/**
- * Granted ahead of the code that uses it, each with the branch that brings the code. The test fails
- * once the code calls it (remove it here then) and while the RBAC lacks it.
- */
-const PENDING: { permission: string; why: string }[] = [
-  {
-    permission: permission("", "secrets", "create"),
-    why: "wake proxy serving cert slumber-proxy-tls (branch proxy)",
-  },
-  {
-    permission: permission("", "secrets", "update"),
-    why: "wake proxy serving cert slumber-proxy-tls (branch proxy)",
-  },
-];
+/** Written only in the agent's own namespace (the Role): the wake proxy's serving certificate. */
+const OWN_NAMESPACE_PERMISSIONS = new Set([permission("", "secrets", "create")]);
+const ownNamespace = (p: string) => OWN_NAMESPACE.has(resourceOf(p)) || OWN_NAMESPACE_PERMISSIONS.has(p);
 
 const sorted = (values: Iterable<string>) => [...new Set(values)].sort();
 const resourceOf = (p: string) => p.split(" ")[0]!;
@@ -53,18 +42,15 @@ describe("RBAC matches the API calls in src/ (deploy/base/rbac.yaml)", () => {
 
   it("the ClusterRole grants exactly what the code calls outside its own namespace", () => {
     const granted = expandRules(clusterRole);
-    const needed = sorted([...derivedSet].filter((p) => !OWN_NAMESPACE.has(resourceOf(p))));
+    const needed = sorted([...derivedSet].filter((p) => !ownNamespace(p)));
     const unused = sorted([...granted.keys()].filter((p) => !derivedSet.has(p)));
     const missing = needed.filter((p) => !granted.has(p));
     expect({ missing, unused }).toEqual({ missing: [], unused: [] });
   });
 
-  it("the Role grants the Lease calls (and the pending proxy Secret), by name where the API allows", () => {
+  it("the Role grants the Lease calls and the proxy's Secret create, by name where the API allows", () => {
     const granted = expandRules(role);
-    const needed = sorted([
-      ...[...derivedSet].filter((p) => OWN_NAMESPACE.has(resourceOf(p))),
-      ...PENDING.map((p) => p.permission),
-    ]);
+    const needed = sorted([...derivedSet].filter(ownNamespace));
     expect(sorted(granted.keys())).toEqual(needed);
     for (const [p, names] of granted) {
       // create cannot be restricted by name (the object has none yet); every other verb is.
@@ -72,11 +58,6 @@ describe("RBAC matches the API calls in src/ (deploy/base/rbac.yaml)", () => {
       else expect(names, p).not.toBe("any");
     }
     expect(granted.get(permission("coordination.k8s.io", "leases", "update"))).toEqual(["slumber"]);
-  });
-
-  it("pending grants are not yet called by the code (once they are, drop them from PENDING)", () => {
-    for (const { permission: p, why } of PENDING)
-      expect(derivedSet.has(p), `${p} (${why}) is now called by the code`).toBe(false);
   });
 
   it("no wildcard verb, resource or group; Secrets are never written outside the agent's namespace", () => {
