@@ -468,17 +468,50 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
       const core = new Reconciler({ kube: reconcilerKube, config, clock: systemClock, observer, logger });
       const reconciler = tracedReconcileAll(core);
       const { startWakeProxy } = await import("../proxy/index.js");
-      const startProxy = () =>
-        startWakeProxy({
+      // Every replica serves the proxy. With leader election its routes come from a reconciler that only
+      // decides (dry run, no metrics): a follower's passes keep routes and readiness current without
+      // writing, and its wakes are handed to the leader through the API (src/leader/handoff.ts).
+      let routes = core.routes;
+      let wakePort: import("../proxy/port.js").WakePort = core;
+      let routeKeeper: InstanceType<typeof Reconciler> | undefined;
+      if (election) {
+        const leader = election;
+        const { FollowerWakePort, leaderAwareWakePort } = await import("../leader/handoff.js");
+        const { nullObserver } = await import("../reconciler/observer.js");
+        routeKeeper = new Reconciler({
+          kube,
+          config: { ...config, dryRun: true },
+          clock: systemClock,
+          observer: nullObserver,
+          logger: logger.child({ component: "routes" }, { level: "warn" }),
+        });
+        routes = routeKeeper.routes;
+        const follower = new FollowerWakePort(kube, systemClock, logger);
+        routes.subscribe((namespace, name) => {
+          if (!routes.get(namespace, name)) follower.forget({ namespace, name });
+        });
+        wakePort = leaderAwareWakePort(() => leader.isLeader(), core, follower);
+      }
+      const startProxy = async () => {
+        await routeKeeper?.start();
+        const server = await startWakeProxy({
           ...proxy,
           kube,
-          routes: core.routes,
-          wakePort: core,
+          routes,
+          wakePort,
           observer: metrics,
           clock: systemClock,
           logger,
           agentNamespace: config.agentNamespace,
         });
+        return {
+          port: server.port,
+          close: async (graceMs?: number) => {
+            await server.close(graceMs);
+            await routeKeeper?.stop();
+          },
+        };
+      };
       try {
         setExitCode(
           await runAgent({
