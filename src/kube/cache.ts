@@ -268,9 +268,12 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
     );
   }
 
-  async listNamespaces(): Promise<NamespaceObject[]> {
-    if (!this.serving("Namespace")) return this.inner.listNamespaces();
-    return [...this.namespaces.values()].sort((a, b) => a.meta.name.localeCompare(b.meta.name));
+  async listNamespaces(labelSelector?: string): Promise<NamespaceObject[]> {
+    const matches = labelSelector ? parseSelector(labelSelector) : () => true;
+    if (!this.serving("Namespace") || matches === null) return this.inner.listNamespaces(labelSelector);
+    return [...this.namespaces.values()]
+      .filter((ns) => matches(ns.meta.labels))
+      .sort((a, b) => a.meta.name.localeCompare(b.meta.name));
   }
 
   async getNamespace(name: string): Promise<NamespaceObject | null> {

@@ -93,7 +93,10 @@ export async function evaluateVcluster(
     kube.listPods(host),
     allNamespaces
       ? Promise.resolve(allNamespaces.filter(labelledFor(managedNamespaceSelector(host, plane.release))))
-      : kube.listNamespaces(managedNamespaceSelector(host, plane.release)),
+      : // Filtered again: a reader that ignored the selector would make a sleep delete every namespace's pods.
+        kube
+          .listNamespaces(managedNamespaceSelector(host, plane.release))
+          .then((found) => found.filter(labelledFor(managedNamespaceSelector(host, plane.release)))),
     // As the CLI: companions are paused with a Deployment control plane only.
     plane.kind === "Deployment" ? kube.listCompanions(host, plane.release) : Promise.resolve([]),
   ]);

@@ -206,6 +206,25 @@ describe("CachedKubeClient: reads", () => {
     expect(inner.calls).toEqual([]);
   });
 
+  it("answers a Namespace label selector from memory, never with every namespace", async () => {
+    const { kube, inner } = await setup((s) => {
+      seedTenant(s, "team-a");
+      seedVcluster(s, "vc-host", "dev");
+      const labelled = raw.namespace("vc-host-x-dev-ns");
+      labelled.metadata = {
+        ...labelled.metadata,
+        labels: { "vcluster.loft.sh/managed-by": "vc-host-x-dev" },
+      };
+      s.put("Namespace", labelled);
+    });
+    // A multi-namespace vcluster's sleep deletes the pods of these namespaces: all of them would be a disaster.
+    expect(
+      (await kube.listNamespaces("vcluster.loft.sh/managed-by=vc-host-x-dev")).map((n) => n.meta.name),
+    ).toEqual(["vc-host-x-dev-ns"]);
+    expect((await kube.listNamespaces()).length).toBe(3);
+    expect(inner.calls).toEqual([]);
+  });
+
   it("keeps only config.yaml of vc-config Secrets, nothing of any other Secret", async () => {
     const { cache } = await setup((s) => seedVcluster(s, "vc-host", "dev"));
     const held = JSON.stringify(
