@@ -56,8 +56,10 @@ describe("install manifests on the real apiserver", () => {
   it.each([
     [["patch", "statefulsets.apps", "-A"], "yes"],
     [["get", "secrets", "-n", "default"], "yes"],
-    [["list", "secrets", "-A"], "no"],
-    [["watch", "secrets", "-A"], "no"],
+    // The cache watches Secrets (README "RBAC": vc-config names vary per virtual cluster); never writes them.
+    [["list", "secrets", "-A"], "yes"],
+    [["watch", "secrets", "-A"], "yes"],
+    [["update", "secrets", "-A"], "no"],
     [["update", "statefulsets.apps", "-A"], "no"],
     [["delete", "deployments.apps", "-A"], "no"],
     [["create", "pods", "-A"], "no"],
@@ -66,7 +68,9 @@ describe("install manifests on the real apiserver", () => {
     [["update", "leases.coordination.k8s.io/slumber", "-n", AGENT_NAMESPACE], "yes"],
     [["update", "leases.coordination.k8s.io/kube-scheduler", "-n", AGENT_NAMESPACE], "no"],
     [["update", "leases.coordination.k8s.io/slumber", "-n", "kube-system"], "no"],
-    [["update", "secrets/slumber-proxy-tls", "-n", AGENT_NAMESPACE], "yes"],
+    [["create", "secrets", "-n", AGENT_NAMESPACE], "yes"],
+    [["create", "secrets", "-n", "default"], "no"],
+    [["update", "secrets/slumber-proxy-tls", "-n", AGENT_NAMESPACE], "no"],
     [["update", "secrets/vc-config-a", "-n", AGENT_NAMESPACE], "no"],
     [["create", "clusterrolebindings"], "no"],
   ])("as the agent: can-i %j → %s", async (args, answer) => {

@@ -267,11 +267,22 @@ describe("issue 6 on the real API server", () => {
       mergePatch,
     );
     // What an HPA does: the scale subresource.
-    const scale = await admin.apps.readNamespacedDeploymentScale({ namespace: n, name: "web" });
-    await admin.apps.replaceNamespacedDeploymentScale({
-      namespace: n,
-      name: "web",
-      body: { ...scale, spec: { replicas: 3 } },
+    // Read-modify-write like the HPA, retried on 409: the Deployment's status moves under it.
+    await waitFor("the scale subresource written", 30_000, async () => {
+      const scale = await admin.apps.readNamespacedDeploymentScale({ namespace: n, name: "web" });
+      return admin.apps
+        .replaceNamespacedDeploymentScale({
+          namespace: n,
+          name: "web",
+          body: { ...scale, spec: { replicas: 3 } },
+        })
+        .then(
+          () => true,
+          (err: { code?: number }) => {
+            if (err.code === 409) return false;
+            throw err;
+          },
+        );
     });
     await new Promise((r) => setTimeout(r, 6_000)); // three resyncs and the watch event
     expect(await lastActivity()).toBe(before);
