@@ -34,3 +34,33 @@ describe("namespace wake with one failing restore", () => {
     expect(h.kube.workload("team", "Deployment", "api").replicas).toBe(3);
   });
 });
+
+describe("namespace leaving the managed set while asleep, one workload's restore denied", () => {
+  it("tries the denied restore a bounded number of times per pass (it looped without end) and restores it once allowed", async () => {
+    const h = harness();
+    h.kube.addNamespace("team", { [Annotations.sleepAfter]: "1h", [Annotations.lastActivity]: iso(T0) });
+    h.kube.addWorkload("team", "Deployment", "api", { replicas: 3 });
+    h.kube.addWorkload("team", "Deployment", "web", { replicas: 2 });
+    h.clock.ms = T0 + HOUR;
+    await h.reconciler.reconcileAll();
+    const excluded = harness(
+      { excludeNamespaces: [/^kube-system$/, /^kube-public$/, /^slumber$/, /^team$/] },
+      h.kube,
+    );
+    excluded.clock.ms = T0 + 2 * HOUR;
+    let attempts = 0;
+    const lift = h.kube.denyPatches((ref) => {
+      const hit = ref.kind === "Deployment" && ref.name === "api";
+      if (hit) attempts++;
+      // Bounded here so that the test ends: the reconciler itself retried the denied patch without end.
+      return hit && attempts <= 1000;
+    });
+    await excluded.reconciler.reconcileAll().catch(() => undefined);
+    expect(attempts).toBeLessThanOrEqual(1 + 3);
+    expect(h.kube.workload("team", "Deployment", "web").replicas).toBe(2);
+    lift();
+    excluded.clock.ms += 60_000;
+    await excluded.reconciler.reconcileAll();
+    expect(h.kube.workload("team", "Deployment", "api").replicas).toBe(3);
+  });
+});
