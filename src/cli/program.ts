@@ -478,6 +478,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           clock: systemClock,
           logger,
           agentNamespace: config.agentNamespace,
+          dryRun: config.dryRun,
         });
       try {
         setExitCode(
