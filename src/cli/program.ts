@@ -503,6 +503,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           clock: systemClock,
           logger,
           agentNamespace: config.agentNamespace,
+          dryRun: config.dryRun,
         });
         return {
           port: server.port,

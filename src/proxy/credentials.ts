@@ -162,7 +162,14 @@ export async function authenticate(
     const claims = unverifiedClaims(token);
     // Other tokens (OIDC, static) cannot be checked offline: the API server checks them.
     if (!isServiceAccountToken(claims)) return { kind: "bearer" };
-    const digest = createHash("sha256").update(token).digest("base64url");
+    // Per cluster and per sa.pub: a token verified for one cluster (or a rotated-out key) proves nothing for another.
+    const digest = createHash("sha256")
+      .update(cluster)
+      .update("\0")
+      .update(certs?.version ?? "")
+      .update("\0")
+      .update(token)
+      .digest("base64url");
     if (verified.has(digest, now)) return { kind: "bearer" };
     if (!certs?.serviceAccountKey)
       return unauthorized(

@@ -41,6 +41,8 @@ export interface WakeProxyOptions {
   agentNamespace: string;
   wakeTimeoutMs: number;
   maxHeld: number;
+  /** `--dry-run`: nothing is written, not even a generated serving certificate's Secret. */
+  dryRun?: boolean;
 }
 
 export interface WakeProxy {
@@ -60,6 +62,7 @@ export async function startWakeProxy(options: WakeProxyOptions): Promise<WakePro
       namespace: secretNamespace,
       name: options.certSecret?.name ?? GENERATED_SECRET_NAME,
       generate: options.certSecret === undefined,
+      store: !options.dryRun,
       hosts: [
         "localhost",
         "127.0.0.1",

@@ -100,6 +100,8 @@ export interface CertificateSourceOptions {
   name: string;
   /** Generate and store one when the Secret does not exist (no --proxy-cert-secret). */
   generate: boolean;
+  /** With `generate`: false (--dry-run) keeps a generated certificate in memory and writes no Secret. */
+  store?: boolean;
   /** Names for a generated certificate. */
   hosts: readonly string[];
   logger: Logger;
@@ -142,6 +144,10 @@ export async function followServingCert(
       "tls.key": Buffer.from(generated.key),
       "ca.crt": Buffer.from(generated.ca),
     };
+    if (options.store === false) {
+      logger.info({ secret }, "dry run: serving a generated certificate from memory; no Secret stored");
+      return { cert: generated, handle };
+    }
     const created = await kube.createSecret(namespace, name, data);
     if (created === "created") {
       logger.info({ secret }, "generated the proxy's serving certificate and stored it");

@@ -442,8 +442,20 @@ export class Reconciler implements WakePort {
             ? `namespace ${name} matches excludeNamespaces`
             : null;
         if (leaving) {
-          const step = evaluated.asleep ? planNamespaceWake(current, evaluated.workloads, now) : null;
+          const step = evaluated.asleep
+            ? planNamespaceWake(current, evaluated.workloads, now, new Set(failed.keys()), true)
+            : null;
           if (step) return { evaluated: unmanagedBecause(evaluated, `${leaving}; woken first`), step };
+          // Still asleep (a restore failed this pass): kept, and tried again next pass.
+          if (isNamespaceAsleep(current)) {
+            this.publish(
+              unmanagedBecause(evaluated, `${leaving}; woken first`),
+              now,
+              [],
+              [...failed.values()],
+            );
+            return "done";
+          }
           this.forget(targetKey(ref));
           return "done";
         }
@@ -472,12 +484,12 @@ export class Reconciler implements WakePort {
   ): Promise<void> {
     let conflicts = 0;
     let current = first;
-    for (let steps = 0; steps < MAX_STEPS_PER_PASS; ) {
+    // Every attempt counts, failed ones too: a step that keeps failing must not loop without end.
+    for (let steps = 0; steps < MAX_STEPS_PER_PASS; steps++) {
       const planned = await plan(current, this.clock.now());
       if (planned === "done") return;
       try {
         if (!(await this.perform(planned.evaluated, planned.step))) return;
-        steps++;
       } catch (err) {
         if (err instanceof KubeError && err.code === 409 && ++conflicts <= MAX_CONFLICT_RETRIES) {
           this.logger.info(
@@ -557,7 +569,7 @@ export class Reconciler implements WakePort {
     const done = () => this.publish(e, now, [], [...failed.values()]);
     if (!e.policy.managed) {
       // Opted out while asleep: wake it rather than strand its workloads at zero.
-      const step = planNamespaceWake(e.namespace, e.workloads, now, skip);
+      const step = planNamespaceWake(e.namespace, e.workloads, now, skip, true);
       return step ?? done();
     }
     if (e.noRecordedUse) return this.lastWakeStep(e, now);

@@ -248,6 +248,7 @@ export function planNamespaceWake(
   workloads: readonly Workload[],
   now: number,
   skip: ReadonlySet<string> = new Set(),
+  letGo = false,
 ): Step | null {
   for (const w of inOrder(workloads, (w) => -SLEEP_ORDER[w.kind])) {
     if (skip.has(workloadKey(w))) continue;
@@ -258,6 +259,10 @@ export function planNamespaceWake(
     if (step) return step;
   }
   if (!isNamespaceAsleep(ns)) return null;
+  // Letting a target go (opted out, excluded, now hosting a vcluster): a workload still held (its restore failed
+  // this pass, or its ScaledObject's did) keeps the sleep record. Closed now, the namespace would no longer be
+  // read, and that workload would stay at 0 for good. A managed namespace's record is closed (SPEC appendix).
+  if (letGo && workloads.some((w) => workloadWakeStep(w) !== null)) return null;
   return {
     action: "patch",
     purpose: "wake",
