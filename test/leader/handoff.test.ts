@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { FollowerWakePort, leaderAwareWakePort } from "../../src/leader/handoff.js";
 import { Annotations } from "../../src/policy/annotations.js";
 import type { WakePort } from "../../src/proxy/port.js";
-import { FakeClock, T0 } from "../fakes/harness.js";
+import { FakeClock, harness, T0 } from "../fakes/harness.js";
 import { FakeKube } from "../fakes/kube.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -71,5 +71,26 @@ describe("a follower's wake proxy hands wakes and activity to the leader through
     port.requestWake(ref, T0, "request");
     port.recordActivity(ref, T0, "request");
     expect(calls).toEqual(["leader wake", "follower wake", "follower activity"]);
+  });
+});
+
+describe("a follower's route table comes from a decide-only reconciler", () => {
+  it("publishes the managed clusters' routes and readiness without writing anything", async () => {
+    const h = harness({ dryRun: true });
+    h.kube.addControlPlane({
+      namespace: "vc-a",
+      release: "a",
+      replicas: 1,
+      annotations: { [Annotations.sleepAfter]: "1h", [Annotations.lastActivity]: iso(T0 - 2 * 3_600_000) },
+    });
+    h.kube.addControlPlane({ namespace: "vc-b", release: "b", replicas: 1 }); // not managed: no route
+    await h.reconciler.start();
+    await h.reconciler.routes.complete;
+    expect(h.reconciler.routes.get("vc-a", "a")).toMatchObject({ namespace: "vc-a", name: "a" });
+    expect(h.reconciler.routes.get("vc-b", "b")).toBeUndefined();
+    // Idle for 2 h with sleep-after 1h: the leader would sleep it; this reconciler only decides.
+    expect(h.kube.writes).toEqual([]);
+    expect(h.kube.controlPlane("vc-a", "a").replicas).toBe(1);
+    await h.reconciler.stop();
   });
 });
