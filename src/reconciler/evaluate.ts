@@ -213,9 +213,15 @@ export async function evaluateNamespace(
   );
   const recordedState = parseRecordedState(annotations);
   const allErrors = [...errors, ...recordedState.errors];
-  // A namespace nobody opted in (and that Slumber did not put to sleep) is no target whatever it holds:
-  // its workloads and pods are not read, so the cache neither lists nor keeps them (issue 9).
-  const relevant = policy.managed || allErrors.length > 0 || isNamespaceAsleep(namespace);
+  // A namespace nobody opted in (and that Slumber never put to sleep) is no target whatever it holds:
+  // its workloads and pods are not read, so the cache neither lists nor keeps them (issue 9). One that
+  // slept before (`saved-total` is written by every wake) is still read after an opt-out: a workload whose
+  // restore failed keeps its recorded count after the namespace's record closed, and must still be woken.
+  const relevant =
+    policy.managed ||
+    allErrors.length > 0 ||
+    isNamespaceAsleep(namespace) ||
+    annotations[BookkeepingAnnotations.savedTotal] !== undefined;
   const [workloads, pods] = relevant
     ? await Promise.all([kube.listWorkloads(name), kube.listPods(name)])
     : [[], []];

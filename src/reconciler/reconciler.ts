@@ -462,6 +462,10 @@ export class Reconciler implements WakePort {
         // One nobody opted in is no target.
         const noTarget = !evaluated.policy.managed && evaluated.errors.length === 0 && !evaluated.asleep;
         if (noTarget) {
+          // A workload Slumber left at zero (its restore failed before the opt-out) is still restored.
+          const step = planNamespaceWake(current, evaluated.workloads, now, new Set(failed.keys()));
+          if (step)
+            return { evaluated: unmanagedBecause(evaluated, "opted out; restoring a workload"), step };
           this.forget(targetKey(ref));
           return "done";
         }
