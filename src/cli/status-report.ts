@@ -47,7 +47,8 @@ export function totalsByLabel(views: readonly TargetView[], labelKey: string): L
   return [...totals.values()].sort((a, b) => b.savedSoFar - a.savedSoFar || a.value.localeCompare(b.value));
 }
 
-function alignedTable(rows: string[][]): string {
+/** Columns padded to their widest cell, three spaces apart; the last column is not padded. */
+export function alignedTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows
     .map((row) =>

@@ -1,7 +1,7 @@
 import { formatDuration } from "../policy/duration.js";
 import { formatUtc } from "../policy/zone.js";
 import type { TargetView } from "../targets/types.js";
-import { formatStatusCsv } from "./status-report.js";
+import { alignedTable, formatStatusCsv } from "./status-report.js";
 
 const COLUMNS = ["KIND", "NAMESPACE/NAME", "STATE", "REASON", "SINCE", "NEXT", "COST/H", "SAVED"] as const;
 
@@ -50,17 +50,7 @@ export function formatStatusTable(views: readonly TargetView[], now: number): st
       money(view.hourlyCost, view.currency, 4),
       money(view.savedSoFar, view.currency, 2),
     ]);
-  const table = [[...COLUMNS], ...rows];
-  const widths = COLUMNS.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
-  return table
-    .map((row) =>
-      row
-        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!)))
-        .join("   ")
-        .trimEnd(),
-    )
-    .join("\n")
-    .concat("\n");
+  return alignedTable([[...COLUMNS], ...rows]);
 }
 
 /** `slumber status -o json`: times as RFC 3339 UTC, amounts as numbers, for scripts. */
