@@ -1,7 +1,7 @@
 // The whole request path of the wake proxy in one place, innermost first (like KEDA's BuildProxyHandler).
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
-import type { Timers } from "../reconciler/reconciler.js";
+import type { Timers } from "../reconciler/timers.js";
 import type { ActivityThrottle } from "./activity.js";
 import type { CertsSource } from "./certs.js";
 import type { VerifiedTokens } from "./credentials.js";

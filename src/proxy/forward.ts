@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { pipeline } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
-import type { Timers } from "../reconciler/reconciler.js";
+import type { Timers } from "../reconciler/timers.js";
 import type { ClusterCerts, Identity } from "./credentials.js";
 import { type Exchange, reply } from "./exchange.js";
 import type { ClusterRoute } from "./port.js";

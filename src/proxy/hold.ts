@@ -5,7 +5,7 @@
 // route table, re-checked on every change, with cancellation by AbortSignal. Timers are injected.
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
-import type { Timers } from "../reconciler/reconciler.js";
+import type { Timers } from "../reconciler/timers.js";
 import { type ActivitySource, type ClusterRoute, type RouteSource, routeKey, type WakePort } from "./port.js";
 import { badGateway, gatewayTimeout, notFound, type ProxyStatus, unavailable } from "./status.js";
 

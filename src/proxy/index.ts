@@ -5,7 +5,7 @@ import type { Clock } from "../clock.js";
 import { SecretCache } from "../kube/secret-cache.js";
 import type { KubeClient } from "../kube/types.js";
 import type { Logger } from "../log.js";
-import { systemTimers, type Timers } from "../reconciler/reconciler.js";
+import { systemTimers, type Timers } from "../reconciler/timers.js";
 import { ActivityThrottle } from "./activity.js";
 import { ClusterCertsCache } from "./certs.js";
 import { buildProxyHandler } from "./chain.js";

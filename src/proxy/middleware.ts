@@ -3,7 +3,7 @@
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
 import type { ProxyOutcome } from "../metrics/registry.js";
-import type { Timers } from "../reconciler/reconciler.js";
+import type { Timers } from "../reconciler/timers.js";
 import { type ActivityThrottle, IGNORE_HEADER, ignoredBecause, SessionActivity } from "./activity.js";
 import type { CertsSource } from "./certs.js";
 import { authenticate, type VerifiedTokens } from "./credentials.js";

@@ -52,6 +52,14 @@ export class ActivityBaselines {
     this.pending.delete(target);
     this.quietUntil.delete(target);
   }
+
+  sizes(): { activitySeen: number; activityPending: number; activityQuiet: number } {
+    return {
+      activitySeen: this.seen.size,
+      activityPending: this.pending.size,
+      activityQuiet: this.quietUntil.size,
+    };
+  }
 }
 
 /** A namespace's workloads by `Kind/name`, fingerprinted without replicas/suspend: autoscaling and sleep are not use. */

@@ -8,7 +8,7 @@ import { parseClusterCerts } from "../../src/proxy/credentials.js";
 import { exchangeOf } from "../../src/proxy/exchange.js";
 import { Upstreams, upstreamHeaders } from "../../src/proxy/forward.js";
 import type { ClusterRoute } from "../../src/proxy/port.js";
-import { systemTimers } from "../../src/reconciler/reconciler.js";
+import { systemTimers } from "../../src/reconciler/timers.js";
 import { type Backend, startBackend } from "./backend.js";
 import { type ClusterPki, certsSecret, clusterPki } from "./pki.js";
 

@@ -1,0 +1,96 @@
+// When passes run, and never two at once for one target: a de-duplicating work queue drained one target
+// at a time, per-target locks shared by queued, full and on-demand passes, and a bounded worker pool.
+import { type TargetRef, targetKey } from "../targets/types.js";
+
+/** One pass at a time per target: a watch-triggered pass and a full pass must not both act on it. */
+export class TargetLocks {
+  private readonly locks = new Map<string, Promise<void>>();
+
+  /** Runs `run` once no other pass holds the target; `waited` tells it whether one did. */
+  async exclusive(ref: TargetRef, run: (waited: boolean) => Promise<void>): Promise<void> {
+    const key = targetKey(ref);
+    const previous = this.locks.get(key);
+    const current = (async () => {
+      if (previous) await previous;
+      await run(previous !== undefined);
+    })();
+    const settled = current.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, settled);
+    try {
+      await current;
+    } finally {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.locks.size;
+  }
+}
+
+/**
+ * Targets waiting for a pass, each at most once however often it is enqueued (a burst of watch events is
+ * one pass). Drained in order, one target at a time, by `process`.
+ */
+export class WorkQueue {
+  private readonly keys = new Set<string>();
+  private draining: Promise<void> | null = null;
+  private open = false;
+
+  constructor(private readonly process: (ref: TargetRef) => Promise<unknown>) {}
+
+  start(): void {
+    this.open = true;
+  }
+
+  /** Stops taking work and waits for the pass in progress. */
+  async stop(): Promise<void> {
+    this.open = false;
+    this.keys.clear();
+    await this.draining;
+  }
+
+  add(ref: TargetRef): void {
+    if (!this.open) return;
+    this.keys.add(targetKey(ref));
+    if (!this.draining) this.draining = this.drain().finally(() => (this.draining = null));
+  }
+
+  /** Resolves once nothing is queued or running. */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.keys.size > 0 && this.open) {
+      const [key] = this.keys;
+      if (key === undefined) break;
+      this.keys.delete(key);
+      const [kind, namespace, name] = key.split("/");
+      await this.process({ kind: kind as TargetRef["kind"], namespace: namespace ?? "", name: name ?? "" });
+    }
+  }
+}
+
+/** Runs `run` over `items` with at most `concurrency` at once; `run` must not throw. */
+export async function runPool<T>(
+  items: readonly T[],
+  concurrency: number,
+  run: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await run(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
