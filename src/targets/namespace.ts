@@ -191,7 +191,11 @@ function workloadWakeStep(w: Workload): Step | null {
   return null;
 }
 
-/** Next write towards sleep: the namespace's record first, then each workload. Null when all are asleep. */
+/**
+ * The next writes towards sleep: the namespace's record first (alone), then every workload whose write does
+ * not wait on another one, as one wave that may be written in parallel (each write is guarded by the
+ * workload's resourceVersion). Empty when all are asleep.
+ */
 export function planNamespaceSleep(
   ns: NamespaceObject,
   workloads: readonly Workload[],
@@ -199,30 +203,33 @@ export function planNamespaceSleep(
   reason: SleepReason,
   hourlyCost: number,
   skip: ReadonlySet<string> = new Set(),
-): Step | null {
+): Step[] {
   if (!isNamespaceAsleep(ns)) {
-    return {
-      action: "patch",
-      purpose: "record",
-      ref: namespaceRef(ns.meta.name),
-      // Guarded by resourceVersion: a concurrent or stale pass gets 409 and re-reads instead of recording twice.
-      patch: {
-        annotations: sleepRecord(ns.meta.annotations, now, reason, hourlyCost),
-        resourceVersion: ns.meta.resourceVersion,
+    return [
+      {
+        action: "patch",
+        purpose: "record",
+        ref: namespaceRef(ns.meta.name),
+        // Guarded by resourceVersion: a concurrent or stale pass gets 409 and re-reads instead of recording twice.
+        patch: {
+          annotations: sleepRecord(ns.meta.annotations, now, reason, hourlyCost),
+          resourceVersion: ns.meta.resourceVersion,
+        },
+        note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,
       },
-      note: `recording sleep of Namespace ${ns.meta.name} (reason ${reason})`,
-    };
+    ];
   }
   const sleepable = sleepableWorkloads(workloads);
+  const wave: Step[] = [];
   for (const w of inOrder(sleepable, (w) => SLEEP_ORDER[w.kind])) {
     if (skip.has(workloadKey(w))) continue;
-    // A ScaledObject is paused only once its target's own count is recorded: paused at 0 first, KEDA
-    // would scale the target to 0 with nothing recorded, and its count would be lost.
+    // A ScaledObject is paused only once its target's own count is recorded (a later wave): paused at 0
+    // first, KEDA would scale the target to 0 with nothing recorded, and its count would be lost.
     if (w.kind === "ScaledObject" && scaleTargetOf(w, sleepable, workloadSleepStep)) continue;
     const step = workloadSleepStep(w);
-    if (step) return step;
+    if (step) wave.push(step);
   }
-  return null;
+  return wave;
 }
 
 /** The ScaledObject's target workload, when `pending` still has a step for it. */
@@ -242,34 +249,40 @@ function scaleTargetOf(
   );
 }
 
-/** Next write towards wake: each workload Slumber changed, then the namespace's record. Null when awake. */
+/**
+ * The next writes towards wake: every workload Slumber changed whose restore does not wait on another one
+ * (one wave, written in parallel), then, alone, the namespace's record. Empty when awake.
+ */
 export function planNamespaceWake(
   ns: NamespaceObject,
   workloads: readonly Workload[],
   now: number,
   skip: ReadonlySet<string> = new Set(),
   letGo = false,
-): Step | null {
+): Step[] {
+  const wave: Step[] = [];
   for (const w of inOrder(workloads, (w) => -SLEEP_ORDER[w.kind])) {
     if (skip.has(workloadKey(w))) continue;
-    // A workload is restored only once its ScaledObject is handed back to KEDA: paused at 0, KEDA would
-    // scale it straight back to 0.
+    // A workload is restored only once its ScaledObject is handed back to KEDA (a later wave): paused at 0,
+    // KEDA would scale it straight back to 0.
     if (w.kind !== "ScaledObject" && heldByPausedScaledObject(w, workloads)) continue;
     const step = workloadWakeStep(w);
-    if (step) return step;
+    if (step) wave.push(step);
   }
-  if (!isNamespaceAsleep(ns)) return null;
+  if (wave.length > 0 || !isNamespaceAsleep(ns)) return wave;
   // Letting a target go (opted out, excluded, now hosting a vcluster): a workload still held (its restore failed
   // this pass, or its ScaledObject's did) keeps the sleep record. Closed now, the namespace would no longer be
   // read, and that workload would stay at 0 for good. A managed namespace's record is closed (SPEC appendix).
-  if (letGo && workloads.some((w) => workloadWakeStep(w) !== null)) return null;
-  return {
-    action: "patch",
-    purpose: "wake",
-    ref: namespaceRef(ns.meta.name),
-    patch: { annotations: wakeRecord(ns.meta.annotations, now), resourceVersion: ns.meta.resourceVersion },
-    note: `ending sleep of Namespace ${ns.meta.name}`,
-  };
+  if (letGo && workloads.some((w) => workloadWakeStep(w) !== null)) return [];
+  return [
+    {
+      action: "patch",
+      purpose: "wake",
+      ref: namespaceRef(ns.meta.name),
+      patch: { annotations: wakeRecord(ns.meta.annotations, now), resourceVersion: ns.meta.resourceVersion },
+      note: `ending sleep of Namespace ${ns.meta.name}`,
+    },
+  ];
 }
 
 /** Whether a ScaledObject that Slumber paused, and has not yet handed back, scales `w`. */

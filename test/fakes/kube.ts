@@ -169,6 +169,23 @@ export class FakeKube implements KubeClient {
     if (kind === "ScaledObject") this.kedaReconcile(namespace, name);
   }
 
+  /** The namespace is deleted with everything in it (a preview environment torn down). */
+  deleteNamespace(name: string): void {
+    for (const [id, w] of [...this.workloads]) {
+      if (w.meta.namespace !== name) continue;
+      this.workloads.delete(id);
+      this.notify("workloads", "deleted", w.kind, name, w.meta.name, {});
+    }
+    for (const [id, pod] of [...this.pods]) if (pod.metadata?.namespace === name) this.pods.delete(id);
+    for (const [id, plane] of [...this.controlPlanes]) {
+      if (plane.meta.namespace !== name) continue;
+      this.controlPlanes.delete(id);
+      this.notify("controlPlanes", "deleted", plane.kind, name, plane.meta.name, plane.meta.labels);
+    }
+    this.namespaces.delete(name);
+    this.notify("namespaces", "deleted", "Namespace", "", name, {});
+  }
+
   /** Someone deletes a workload (e.g. a ScaledObject while asleep): KEDA leaves its target as it is. */
   deleteWorkload(namespace: string, kind: WorkloadKind, name: string): void {
     this.workloads.delete(this.workloadKey(kind, namespace, name));
