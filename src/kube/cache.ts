@@ -28,6 +28,9 @@
 import type { KubeConfig, V1Deployment, V1Pod, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import {
+  COMPANION_LABEL,
+  DEPLOYMENT_COMPANION_APPS,
+  ETCD_APP,
   normalizeControlPlane,
   normalizeCronJob,
   normalizeScalable,
@@ -90,6 +93,7 @@ export const CACHED_METHODS = [
   "getNamespace",
   "listWorkloads",
   "listPods",
+  "listCompanions",
   "deletePod",
   "readVclusterConfig",
   "patch",
@@ -302,6 +306,29 @@ export class CachedKubeClient implements Pick<KubeClient, (typeof CACHED_METHODS
     return [...slot.objects.values()]
       .filter((p) => matches(p.metadata?.labels ?? {}))
       .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
+  }
+
+  /**
+   * A Deployment control plane's etcd StatefulSet and api/controller Deployments (labels as the client's
+   * selector), from the host namespace's tracked workloads: no LIST per pass.
+   */
+  async listCompanions(namespace: string, release: string): Promise<Workload[]> {
+    if (!this.serving("Deployment", "StatefulSet", "CronJob", "ScaledObject", "Namespace"))
+      return this.inner.listCompanions(namespace, release);
+    const companion = (w: Workload): boolean => {
+      const app = w.meta.labels[COMPANION_LABEL] ?? "";
+      return (
+        w.meta.labels.release === release &&
+        ((w.kind === "StatefulSet" && app === ETCD_APP) ||
+          (w.kind === "Deployment" && DEPLOYMENT_COMPANION_APPS.includes(app)))
+      );
+    };
+    const workloads = await this.listWorkloads(namespace);
+    // As the client returns them: StatefulSets, then Deployments.
+    return [
+      ...workloads.filter((w) => w.kind === "StatefulSet" && companion(w)),
+      ...workloads.filter((w) => w.kind === "Deployment" && companion(w)),
+    ];
   }
 
   async readVclusterConfig(namespace: string, release: string): Promise<string | null> {

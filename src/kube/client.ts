@@ -42,9 +42,10 @@ import {
 
 export const CONTROL_PLANE_SELECTOR = "app=vcluster";
 /** vcluster's lifecycle package finds a Deployment control plane's companions by `app` and `release`. */
-const COMPANION_LABEL = "app";
-const ETCD_APP = "vcluster-etcd";
-const DEPLOYMENT_COMPANION_APPS = ["vcluster-api", "vcluster-controller"] as const;
+/** How a Deployment control plane's companions are labelled (with `release=NAME`), as vcluster's chart does. */
+export const COMPANION_LABEL = "app";
+export const ETCD_APP = "vcluster-etcd";
+export const DEPLOYMENT_COMPANION_APPS: readonly string[] = ["vcluster-api", "vcluster-controller"];
 export const REPORTING_CONTROLLER = "slumber";
 const KEDA = { group: "keda.sh", version: "v1alpha1", plural: "scaledobjects" } as const;
 /** How long a "KEDA is not installed" answer is trusted before asking again. */

@@ -88,24 +88,7 @@ export async function evaluateVcluster(
   allNamespaces?: readonly NamespaceObject[],
 ): Promise<Evaluated> {
   const host = plane.meta.namespace;
-  const [configYaml, pods, managedNamespaces, companions] = await Promise.all([
-    kube.readVclusterConfig(host, plane.release),
-    kube.listPods(host),
-    allNamespaces
-      ? Promise.resolve(allNamespaces.filter(labelledFor(managedNamespaceSelector(host, plane.release))))
-      : // Filtered again: a reader that ignored the selector would make a sleep delete every namespace's pods.
-        kube
-          .listNamespaces(managedNamespaceSelector(host, plane.release))
-          .then((found) => found.filter(labelledFor(managedNamespaceSelector(host, plane.release)))),
-    // As the CLI: companions are paused with a Deployment control plane only.
-    plane.kind === "Deployment" ? kube.listCompanions(host, plane.release) : Promise.resolve([]),
-  ]);
-  const managedPods = await Promise.all(
-    managedNamespaces.map(async (ns) => ({
-      namespace: ns.meta.name,
-      pods: await kube.listPods(ns.meta.name),
-    })),
-  );
+  const configYaml = await kube.readVclusterConfig(host, plane.release);
   const annotations = plane.meta.annotations;
   const { policy, errors } = resolvePolicy(
     {
@@ -116,6 +99,29 @@ export async function evaluateVcluster(
       ...(configYaml === null ? {} : { vclusterConfigYaml: configYaml }),
     },
     config.policy,
+  );
+  // A virtual cluster nobody opted in, with no sleep of Slumber's to end, costs nothing beyond its control
+  // plane: its pods, companions and managed namespaces are not read (nor, through the cache, tracked).
+  const untouched =
+    !policy.managed && errors.length === 0 && annotations[Annotations.sleepingSince] === undefined;
+  const [pods, managedNamespaces, companions] = untouched
+    ? [[], [], []]
+    : await Promise.all([
+        kube.listPods(host),
+        allNamespaces
+          ? Promise.resolve(allNamespaces.filter(labelledFor(managedNamespaceSelector(host, plane.release))))
+          : // Filtered again: a reader that ignored the selector would make a sleep delete every namespace's pods.
+            kube
+              .listNamespaces(managedNamespaceSelector(host, plane.release))
+              .then((found) => found.filter(labelledFor(managedNamespaceSelector(host, plane.release)))),
+        // As the CLI: companions are paused with a Deployment control plane only.
+        plane.kind === "Deployment" ? kube.listCompanions(host, plane.release) : Promise.resolve([]),
+      ]);
+  const managedPods = await Promise.all(
+    managedNamespaces.map(async (ns) => ({
+      namespace: ns.meta.name,
+      pods: await kube.listPods(ns.meta.name),
+    })),
   );
   const recordedState = parseRecordedState(annotations);
   const allErrors = [...errors, ...recordedState.errors];

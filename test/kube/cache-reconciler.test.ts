@@ -131,4 +131,68 @@ describe("Reconciler on CachedKubeClient", () => {
     expect(server.calls.list - (server.calls.listByKind.get("ScaledObject") ?? 0)).toBe(lists);
     expect(calls.length).toBe(writes);
   });
+
+  it("reads a Deployment control plane's companions from memory, and nothing of an unmanaged vcluster but its control plane", async () => {
+    const server = new FakeApiServer();
+    const idle = {
+      "slumber.dev/sleep-after": "1h",
+      "slumber.dev/persistent": "true",
+      "slumber.dev/last-wake": iso(T0 - 3 * 3600_000),
+      "slumber.dev/last-activity": iso(T0 - 3 * 3600_000),
+    };
+    server.put("Namespace", raw.namespace("vc-managed"));
+    server.put(
+      "Deployment",
+      raw.deployment("vc-managed", "m", {
+        replicas: 1,
+        labels: { app: "vcluster", release: "m" },
+        annotations: idle,
+      }),
+    );
+    server.put(
+      "StatefulSet",
+      raw.statefulSet("vc-managed", "m-etcd", { labels: { app: "vcluster-etcd", release: "m" } }),
+    );
+    server.put(
+      "Deployment",
+      raw.deployment("vc-managed", "m-api", { labels: { app: "vcluster-api", release: "m" } }),
+    );
+    server.put(
+      "Deployment",
+      raw.deployment("vc-managed", "other-api", { labels: { app: "vcluster-api", release: "x" } }),
+    );
+    server.put("Namespace", raw.namespace("vc-free"));
+    server.put("StatefulSet", raw.statefulSet("vc-free", "f", { labels: { app: "vcluster", release: "f" } }));
+    server.put("Pod", raw.pod("vc-free", "f-0", { labels: { app: "vcluster", release: "f" } }));
+    server.put("Pod", raw.pod("vc-free", "synced-x", { labels: { "vcluster.loft.sh/managed-by": "f" } }));
+    const calls: string[] = [];
+    const inner = writer(server, calls);
+    const clock = new FakeClock(T0);
+    const cache = new CachedKubeClient({ inner, source: server, logger, now: clock.now });
+    const reconciler = new Reconciler({
+      kube: cachedKubeClient(cache, inner),
+      config: testConfig(),
+      clock,
+      observer: recordingObserver(),
+      logger,
+      timers: new ManualTimers(clock),
+    });
+    running.push(() => reconciler.stop());
+    await reconciler.start();
+    await reconciler.idle();
+    // Asleep with its companions paused, every read from memory.
+    const replicas = (kind: CachedKind, name: string) =>
+      (server.object(kind, "vc-managed", name)?.spec as { replicas?: number } | undefined)?.replicas;
+    expect(replicas("Deployment", "m")).toBe(0);
+    expect(replicas("StatefulSet", "m-etcd")).toBe(0);
+    expect(replicas("Deployment", "m-api")).toBe(0);
+    expect(replicas("Deployment", "other-api")).toBe(1);
+    expect(calls.every((c) => c.startsWith("patch") || c === "recordEvent")).toBe(true);
+    // The unmanaged vcluster's namespace: neither its pods nor its workloads are tracked.
+    expect(cache.sizes()).toMatchObject({ workloadNamespaces: 1, podNamespaces: 1 });
+    const lists = server.calls.list - (server.calls.listByKind.get("ScaledObject") ?? 0);
+    await reconciler.reconcileAll();
+    await reconciler.reconcileAll();
+    expect(server.calls.list - (server.calls.listByKind.get("ScaledObject") ?? 0)).toBe(lists);
+  });
 });
