@@ -4,7 +4,7 @@
 //   npm run bench -- --namespaces 20 --vclusters 20 # a quick check
 //   npm run bench -- --vclusters 0                  # only the kube-green comparison
 //   npm run bench -- --agents slumber               # one agent only (also: --rest S, --ns-gap MIN,
-//                                                   #   --vc-gap MIN, --wake-wait MIN)
+//                                                   #   --vc-gap MIN, --wake-wait MIN, --synced-pods N)
 // What it does, each agent alone and one after the other:
 // - in-memory: one reconcileAll over 1,000 fake vclusters (scripts/bench-reconcile.ts);
 // - namespaces: N namespaces × 2 Deployments (1 replica each) on tainted kwok nodes of its own; kube-green
@@ -13,7 +13,7 @@
 //   the sleep instant until every Deployment is at 0, from the wake instant until every one is back,
 //   RSS (VmRSS) and CPU (utime+stime) at rest over --rest seconds, API requests/min at rest counted
 //   exactly by a FlowSchema per agent ServiceAccount (apiserver_flowcontrol_dispatched_requests_total);
-// - vclusters: M StatefulSets labelled app=vcluster with a volumeClaimTemplate and 2 synced pods each,
+// - vclusters: M StatefulSets labelled app=vcluster with a volumeClaimTemplate and --synced-pods (10) each,
 //   Slumber with `manage: all`: time to its first full pass (/readyz), then the same figures.
 // Everything it creates is named bench-* and removed at the end, also on failure or Ctrl-C.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -46,6 +46,8 @@ const REST_S = option("rest", 120);
 /** Minutes between the sleep and the wake instant: more than the slowest agent needs to sleep everything. */
 const NS_GAP_MIN = option("ns-gap", 3);
 const VC_GAP_MIN = option("vc-gap", 6);
+/** Synced pods per virtual cluster: 10 × 1,000 clusters is the issue's 10,000 pods. */
+const SYNCED_PODS = option("synced-pods", 10);
 /** Minutes to wait for everything to be awake after the wake instant before calling the rest lost. */
 const WAKE_WAIT_MIN = option("wake-wait", 8);
 const AGENTS = (() => {
@@ -717,7 +719,9 @@ spec: {weekdays: "*", sleepAt: "${hhmm(sleepAt)}", wakeUpAt: "${hhmm(wakeAt)}", 
 
 async function vclusterRun(id: Identity): Promise<Measured> {
   const names = Array.from({ length: VCLUSTERS }, (_, i) => `bench-vc-${RUN}-${i}`);
-  log(`creating ${VCLUSTERS} virtual clusters (StatefulSet with a volumeClaimTemplate + 2 synced pods each)`);
+  log(
+    `creating ${VCLUSTERS} virtual clusters (StatefulSet with a volumeClaimTemplate + ${SYNCED_PODS} synced pods each)`,
+  );
   const created = Date.now();
   await createNamespaces(VC_SET, names);
   await pool(names, 16, async (name) => {
@@ -746,7 +750,7 @@ async function vclusterRun(id: Identity): Promise<Measured> {
         },
       },
     });
-    for (const i of [0, 1]) {
+    for (let i = 0; i < SYNCED_PODS; i++) {
       // A new namespace's default ServiceAccount comes from the controller-manager, late when it is busy.
       await retryWhileForbidden(() =>
         core.createNamespacedPod({
@@ -821,7 +825,7 @@ async function main(): Promise<void> {
     await kubectl(["delete", "--ignore-not-found", "namespace", AGENTS_NS, "--wait=false"]);
   });
   const slumberId = await identity(`bench-slumber-${RUN}`, "slumber");
-  await addNodes(NAMESPACES * 2 + VCLUSTERS * 3);
+  await addNodes(NAMESPACES * 2 + VCLUSTERS * (1 + SYNCED_PODS));
 
   let nsRuns: NamespaceRun[] = [];
   if (NAMESPACES > 0) {
@@ -852,7 +856,7 @@ async function main(): Promise<void> {
   );
   console.log(`| | kube-green v0.7.1 | Slumber |\n|---|---|---|`);
   for (const [label, a, b] of rows) console.log(`| ${label} | ${a} | ${b} |`);
-  console.log(`\n${VCLUSTERS} kwok virtual clusters (${VCLUSTERS * 2} synced pods), Slumber`);
+  console.log(`\n${VCLUSTERS} kwok virtual clusters (${VCLUSTERS * SYNCED_PODS} synced pods), Slumber`);
   console.log("| | Slumber |\n|---|---|");
   for (const [label, value] of [
     ["time to the first full pass (s)", fmt(vc?.readyS)],
@@ -873,10 +877,16 @@ async function main(): Promise<void> {
     JSON.stringify({
       reconcile_1000_ms: reconcile.firstPassMs,
       sleep_1000_real_s: vc?.sleepS ?? null,
+      wake_1000_real_s: vc?.wakeS ?? null,
+      ready_1000_real_s: vc?.readyS ?? null,
       rss_mb_1000: vc?.peakRssMb ?? null,
+      rest_rss_mb_1000: vc?.restRssMb ?? null,
+      lost_1000: vc?.lost ?? null,
       steady_api_requests_per_min: vc?.restApiPerMin ?? null,
       slumber_ns_sleep_s: slRun?.sleepS ?? null,
       kube_green_ns_sleep_s: kgRun?.sleepS ?? null,
+      slumber_ns_wake_s: slRun?.wakeS ?? null,
+      kube_green_ns_wake_s: kgRun?.wakeS ?? null,
       slumber_rest_rss_mb: slRun?.restRssMb ?? null,
       kube_green_rest_rss_mb: kgRun?.restRssMb ?? null,
       slumber_rest_api_per_min: slRun?.restApiPerMin ?? null,
