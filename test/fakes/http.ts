@@ -3,6 +3,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import type { CachedKind } from "../../src/kube/listwatch.js";
+import { KubeError } from "../../src/kube/types.js";
+import type { FakeApiServer } from "./apiserver.js";
 
 export interface SeenRequest {
   method: string;
@@ -85,4 +88,114 @@ export function status(
   headers: Record<string, string> = {},
 ) {
   json(res, code, { kind: "Status", apiVersion: "v1", status: "Failure", message, reason, code }, headers);
+}
+
+const RESOURCE_KINDS: Record<string, CachedKind> = {
+  namespaces: "Namespace",
+  pods: "Pod",
+  secrets: "Secret",
+  deployments: "Deployment",
+  statefulsets: "StatefulSet",
+  cronjobs: "CronJob",
+  scaledobjects: "ScaledObject",
+};
+
+/** The LIST and WATCH of an in-memory FakeApiServer over HTTP, with ways to break the watch streams. */
+export interface HttpListWatch {
+  handler: Handler;
+  /** Open watch responses. */
+  open(): number;
+  /** Destroys every watch connection mid-stream: no terminating chunk, the client sees the body cut. */
+  dropConnections(): void;
+  /** The next event of `kind` goes out as half a JSON line, then its connection is destroyed or ended. */
+  truncateNext(kind: CachedKind, close: "destroy" | "end"): void;
+  /** Answers the next WATCH requests with this HTTP status instead (e.g. 500), `times` times. */
+  failWatches(code: number, times: number): void;
+}
+
+/** Serves `server`'s LIST and WATCH at the paths ApiServerListWatch requests. */
+export function httpListWatch(server: FakeApiServer): HttpListWatch {
+  const watches = new Set<ServerResponse>();
+  const truncate = new Map<CachedKind, "destroy" | "end">();
+  const dropped = new WeakSet<ServerResponse>();
+  let failing = { code: 0, times: 0 };
+  const handler: Handler = async (req, res) => {
+    const match = /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([a-z]+)$/.exec(req.path);
+    const kind = match ? RESOURCE_KINDS[match[2] ?? ""] : undefined;
+    if (!match || !kind || req.method !== "GET") return status(res, 404, "NotFound", `no ${req.path}`);
+    const namespace = match[1];
+    if (req.query.get("watch") !== "true") {
+      try {
+        const page = await server.list(kind, {
+          ...(namespace ? { namespace } : {}),
+          limit: Number(req.query.get("limit") ?? "500"),
+          ...(req.query.get("continue") ? { continue: req.query.get("continue") ?? "" } : {}),
+        });
+        return json(res, 200, {
+          kind: `${kind}List`,
+          metadata: {
+            resourceVersion: page.resourceVersion,
+            ...(page.continue ? { continue: page.continue } : {}),
+          },
+          items: page.items,
+        });
+      } catch (err) {
+        const code = err instanceof KubeError ? (err.code ?? 500) : 500;
+        return status(res, code, "Injected", String(err));
+      }
+    }
+    if (failing.times > 0) {
+      failing.times--;
+      return status(res, failing.code, "InternalError", "injected watch failure");
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.flushHeaders();
+    watches.add(res);
+    let ended = false;
+    const stream = await server.watch(
+      kind,
+      {
+        resourceVersion: req.query.get("resourceVersion") ?? "",
+        timeoutSeconds: Number(req.query.get("timeoutSeconds") ?? "300"),
+      },
+      (type, object) => {
+        if (ended || dropped.has(res) || res.destroyed) return;
+        const line = `${JSON.stringify({ type, object })}\n`;
+        const close = truncate.get(kind);
+        if (close && type !== "ERROR" && type !== "BOOKMARK") {
+          truncate.delete(kind);
+          res.write(line.slice(0, Math.floor(line.length / 2)));
+          ended = true;
+          // Let the half line reach the client before the connection goes.
+          setTimeout(() => (close === "destroy" ? res.socket?.destroy() : res.end()), 5);
+          return;
+        }
+        res.write(line);
+      },
+      (err) => {
+        ended = true;
+        if (err) res.socket?.destroy();
+        else res.end();
+      },
+    );
+    res.on("close", () => {
+      ended = true;
+      watches.delete(res);
+      stream.stop();
+    });
+  };
+  return {
+    handler,
+    open: () => watches.size,
+    dropConnections: () => {
+      for (const res of [...watches]) {
+        dropped.add(res);
+        res.socket?.destroy();
+      }
+    },
+    truncateNext: (kind, close) => truncate.set(kind, close),
+    failWatches: (code, times) => {
+      failing = { code, times };
+    },
+  };
 }
