@@ -109,8 +109,10 @@ export interface HttpListWatch {
   dropConnections(): void;
   /** The next event of `kind` goes out as half a JSON line, then its connection is destroyed or ended. */
   truncateNext(kind: CachedKind, close: "destroy" | "end"): void;
-  /** Answers the next WATCH requests with this HTTP status instead (e.g. 500), `times` times. */
-  failWatches(code: number, times: number): void;
+  /** Answers the next `times` WATCH requests of `path` with this HTTP status instead (e.g. 500). */
+  failWatches(path: string, code: number, times: number): void;
+  /** Answers the next LISTs of `path` with `code` and this Retry-After, `times` times. */
+  failLists(path: string, code: number, retryAfter: string, times: number): void;
 }
 
 /** Serves `server`'s LIST and WATCH at the paths ApiServerListWatch requests. */
@@ -118,13 +120,19 @@ export function httpListWatch(server: FakeApiServer): HttpListWatch {
   const watches = new Set<ServerResponse>();
   const truncate = new Map<CachedKind, "destroy" | "end">();
   const dropped = new WeakSet<ServerResponse>();
-  let failing = { code: 0, times: 0 };
+  const failingWatches = new Map<string, { code: number; times: number }>();
+  const failingLists = new Map<string, { code: number; retryAfter: string; times: number }>();
   const handler: Handler = async (req, res) => {
     const match = /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([a-z]+)$/.exec(req.path);
     const kind = match ? RESOURCE_KINDS[match[2] ?? ""] : undefined;
     if (!match || !kind || req.method !== "GET") return status(res, 404, "NotFound", `no ${req.path}`);
     const namespace = match[1];
     if (req.query.get("watch") !== "true") {
+      const fail = failingLists.get(req.path);
+      if (fail && fail.times > 0) {
+        fail.times--;
+        return status(res, fail.code, "TooManyRequests", "injected", { "Retry-After": fail.retryAfter });
+      }
       try {
         const page = await server.list(kind, {
           ...(namespace ? { namespace } : {}),
@@ -144,7 +152,8 @@ export function httpListWatch(server: FakeApiServer): HttpListWatch {
         return status(res, code, "Injected", String(err));
       }
     }
-    if (failing.times > 0) {
+    const failing = failingWatches.get(req.path);
+    if (failing && failing.times > 0) {
       failing.times--;
       return status(res, failing.code, "InternalError", "injected watch failure");
     }
@@ -194,8 +203,11 @@ export function httpListWatch(server: FakeApiServer): HttpListWatch {
       }
     },
     truncateNext: (kind, close) => truncate.set(kind, close),
-    failWatches: (code, times) => {
-      failing = { code, times };
+    failWatches: (path, code, times) => {
+      failingWatches.set(path, { code, times });
+    },
+    failLists: (path, code, retryAfter, times) => {
+      failingLists.set(path, { code, retryAfter, times });
     },
   };
 }

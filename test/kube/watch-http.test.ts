@@ -180,4 +180,31 @@ describe("watch streams that break over HTTP", () => {
       "workloads modified web",
     ]);
   });
+
+  it("watch requests answered 500 are retried with a growing backoff; progress resets it", async () => {
+    const { server, wire, kube, restarts } = await setup(seedTeams);
+    wire.failWatches("/api/v1/namespaces", 500, 3);
+    wire.dropConnections();
+    await vi.waitFor(() => expect(restarts("Namespace")).toHaveLength(4), WAIT);
+    await vi.waitFor(() => expect(wire.open()).toBe(WATCHED_KINDS), WAIT);
+    await consistent(server, kube);
+    // Dropped: the first step; then each 500 doubles it.
+    expect(restarts("Namespace").map((l) => l.retryInMs)).toEqual([20, 40, 80, 160]);
+    expect(restarts("Namespace").map((l) => l.code)).toEqual([undefined, 500, 500, 500]);
+
+    // A watch that delivered events and then broke starts over from the first step.
+    for (let round = 0; round < 3; round++) {
+      server.put("Namespace", raw.namespace("team-a", { round: String(round) }));
+      await vi.waitFor(
+        async () => expect((await kube.getNamespace("team-a"))?.meta.annotations.round).toBe(String(round)),
+        WAIT,
+      );
+      const before = restarts("Namespace").length;
+      wire.dropConnections();
+      await vi.waitFor(() => expect(restarts("Namespace").length).toBe(before + 1), WAIT);
+      expect(restarts("Namespace").at(-1)?.retryInMs, `round ${round}`).toBe(20);
+      await vi.waitFor(() => expect(wire.open()).toBe(WATCHED_KINDS), WAIT);
+    }
+    await consistent(server, kube);
+  });
 });
