@@ -155,16 +155,19 @@ export class Informer {
         continue;
       }
       this.healthy = false;
+      // A LIST the client gave up on after 429s: never sooner than the server's Retry-After.
+      const retryAfterMs = failure instanceof KubeError ? (failure.retryAfterMs ?? 0) : 0;
+      const waitMs = Math.max(backoffMs, retryAfterMs);
       this.o.logger.warn(
         {
           informer: this.o.kind,
           code: statusCode(failure),
           err: networkDetail(failure),
-          retryInMs: backoffMs,
+          retryInMs: waitMs,
         },
         "informer stopped; restarting",
       );
-      await this.sleep(backoffMs);
+      await this.sleep(waitMs);
       backoffMs = Math.min(backoffMs * 2, this.o.backoffMaxMs);
     }
   }

@@ -207,4 +207,15 @@ describe("watch streams that break over HTTP", () => {
     }
     await consistent(server, kube);
   });
+
+  it("a LIST the client gave up on after 429s waits out the server's Retry-After before the next", async () => {
+    const { server, wire, kube, restarts } = await setup(seedTeams);
+    wire.failLists("/api/v1/namespaces", 429, "1", 4);
+    server.compact();
+    server.expireWatches();
+    await vi.waitFor(() => expect(restarts("Namespace")).toHaveLength(1), WAIT);
+    // Four attempts (the client's retries, not waiting here), then the informer: 1 s, not its 20 ms.
+    expect(restarts("Namespace")[0]).toMatchObject({ code: 429, retryInMs: 1_000 });
+    await consistent(server, kube);
+  });
 });
