@@ -780,7 +780,8 @@ function toWorkload(kind: WorkloadKind, obj: RawObject): Workload {
 
 /** `slumber run`'s client: `inner` (the API server client) under the cache, fed by real list/watch. */
 export function withCache(inner: KubeClient, kubeConfig: KubeConfig, logger: Logger): KubeClient {
-  const cache = new CachedKubeClient({ inner, source: new ApiServerListWatch(kubeConfig), logger });
+  const source = new ApiServerListWatch(kubeConfig, { logger });
+  const cache = new CachedKubeClient({ inner, source, logger });
   return cachedKubeClient(cache, inner);
 }
 

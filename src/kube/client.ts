@@ -22,6 +22,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { specFingerprint } from "./fingerprint.js";
+import { DEFAULT_RETRY, parseRetryAfter, type RequestSafety, type RetryPolicy, retrying } from "./retry.js";
 import {
   type ControlPlane,
   describeRef,
@@ -76,6 +77,8 @@ export interface KubeClientOptions {
   logger: Logger;
   /** Events' reportingInstance; defaults to the host (pod) name. */
   reportingInstance?: string;
+  /** Overrides of DEFAULT_RETRY (tests pass a `sleep` that does not wait). */
+  retry?: Partial<RetryPolicy>;
 }
 
 export function normalizeMeta(meta: V1ObjectMeta | undefined): ObjectMeta {
@@ -151,16 +154,57 @@ export function normalizeScaledObject(obj: ScaledObjectResource): Workload {
   };
 }
 
-/** Turns any failure of an API call into a KubeError naming the operation and the object. */
-async function call<T>(operation: string, object: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ApiException) {
-      throw new KubeError(operation, object, err.code, statusMessage(err.body) ?? err.message);
-    }
-    throw new KubeError(operation, object, undefined, networkDetail(err));
+/** How requests are retried (src/kube/retry.ts), and where each retry is logged. */
+export interface CallContext {
+  retry: RetryPolicy;
+  logger?: Logger;
+}
+
+/** A GET or LIST may be repeated after any failure; a write only after a 429 (see src/kube/retry.ts). */
+export const safetyOf = (operation: string): RequestSafety =>
+  /^(get|list)\b/.test(operation) ? "read" : "write";
+
+/** Any failure of an API call as a KubeError naming the operation and the object, with its Retry-After. */
+function toKubeError(operation: string, object: string, err: unknown, now: number): KubeError {
+  if (err instanceof KubeError) return err;
+  if (err instanceof ApiException) {
+    const code = err.code;
+    const retryAfterMs =
+      code === 429 || code === 503 ? parseRetryAfter(header(err.headers, "retry-after"), now) : undefined;
+    return new KubeError(operation, object, code, statusMessage(err.body) ?? err.message, retryAfterMs);
   }
+  return new KubeError(operation, object, undefined, networkDetail(err));
+}
+
+/** client-node copies undici's headers, whose names are lower case; any case is accepted all the same. */
+function header(headers: Record<string, string> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (name in headers) return headers[name];
+  return Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
+}
+
+/**
+ * Runs one API call, retried as src/kube/retry.ts says for its operation (`get`/`list...` are reads), and
+ * turns its failure into a KubeError naming the operation and the object.
+ */
+export function call<T>(
+  context: CallContext,
+  operation: string,
+  object: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  return retrying(
+    { operation, object, safety: safetyOf(operation) },
+    async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw toKubeError(operation, object, err, context.retry.now());
+      }
+    },
+    context.retry,
+    context.logger,
+  );
 }
 
 /** undici reports every network failure as "fetch failed"; the reason (TLS, ECONNREFUSED, ...) is in `cause`. */
@@ -216,6 +260,7 @@ export class ApiServerKubeClient implements KubeClient {
   private readonly logger: Logger;
   private readonly kubeConfig: KubeConfig;
   private readonly reportingInstance: string;
+  private readonly context: CallContext;
   private kedaKnownAbsentAt: number | null = null;
 
   constructor(options: KubeClientOptions) {
@@ -226,15 +271,20 @@ export class ApiServerKubeClient implements KubeClient {
     this.custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.logger = options.logger;
     this.reportingInstance = options.reportingInstance ?? hostname();
+    this.context = { retry: { ...DEFAULT_RETRY, ...options.retry }, logger: options.logger };
+  }
+
+  private request<T>(operation: string, object: string, fn: () => Promise<T>): Promise<T> {
+    return call(this.context, operation, object, fn);
   }
 
   async listControlPlanes(): Promise<ControlPlane[]> {
     const labelSelector = CONTROL_PLANE_SELECTOR;
     const [sets, deployments] = await Promise.all([
-      call("list", "StatefulSets app=vcluster", () =>
+      this.request("list", "StatefulSets app=vcluster", () =>
         this.apps.listStatefulSetForAllNamespaces({ labelSelector }),
       ),
-      call("list", "Deployments app=vcluster", () =>
+      this.request("list", "Deployments app=vcluster", () =>
         this.apps.listDeploymentForAllNamespaces({ labelSelector }),
       ),
     ]);
@@ -248,10 +298,10 @@ export class ApiServerKubeClient implements KubeClient {
     const labelSelector = `${CONTROL_PLANE_SELECTOR},release=${release}`;
     const object = `vcluster ${namespace}/${release}`;
     const [sets, deployments] = await Promise.all([
-      call("list StatefulSets of", object, () =>
+      this.request("list StatefulSets of", object, () =>
         this.apps.listNamespacedStatefulSet({ namespace, labelSelector }),
       ),
-      call("list Deployments of", object, () =>
+      this.request("list Deployments of", object, () =>
         this.apps.listNamespacedDeployment({ namespace, labelSelector }),
       ),
     ]);
@@ -262,7 +312,7 @@ export class ApiServerKubeClient implements KubeClient {
   }
 
   async listNamespaces(labelSelector?: string): Promise<NamespaceObject[]> {
-    const list = await call("list", `Namespaces${labelSelector ? ` (${labelSelector})` : ""}`, () =>
+    const list = await this.request("list", `Namespaces${labelSelector ? ` (${labelSelector})` : ""}`, () =>
       this.core.listNamespace({ labelSelector }),
     );
     return list.items.map((ns: V1Namespace) => ({ meta: normalizeMeta(ns.metadata) }));
@@ -270,7 +320,7 @@ export class ApiServerKubeClient implements KubeClient {
 
   async getNamespace(name: string): Promise<NamespaceObject | null> {
     try {
-      const ns = await call("get", `Namespace ${name}`, () => this.core.readNamespace({ name }));
+      const ns = await this.request("get", `Namespace ${name}`, () => this.core.readNamespace({ name }));
       return { meta: normalizeMeta(ns.metadata) };
     } catch (err) {
       if (err instanceof KubeError && err.code === 404) return null;
@@ -280,9 +330,13 @@ export class ApiServerKubeClient implements KubeClient {
 
   async listWorkloads(namespace: string): Promise<Workload[]> {
     const [deployments, sets, cronJobs, scaledObjects] = await Promise.all([
-      call("list", `Deployments in ${namespace}`, () => this.apps.listNamespacedDeployment({ namespace })),
-      call("list", `StatefulSets in ${namespace}`, () => this.apps.listNamespacedStatefulSet({ namespace })),
-      call("list", `CronJobs in ${namespace}`, () => this.batch.listNamespacedCronJob({ namespace })),
+      this.request("list", `Deployments in ${namespace}`, () =>
+        this.apps.listNamespacedDeployment({ namespace }),
+      ),
+      this.request("list", `StatefulSets in ${namespace}`, () =>
+        this.apps.listNamespacedStatefulSet({ namespace }),
+      ),
+      this.request("list", `CronJobs in ${namespace}`, () => this.batch.listNamespacedCronJob({ namespace })),
       this.listScaledObjects(namespace),
     ]);
     return [
@@ -298,7 +352,7 @@ export class ApiServerKubeClient implements KubeClient {
     if (this.kedaKnownAbsentAt !== null && Date.now() - this.kedaKnownAbsentAt < KEDA_DISCOVERY_TTL_MS)
       return [];
     try {
-      const list = (await call("list", `ScaledObjects in ${namespace}`, () =>
+      const list = (await this.request("list", `ScaledObjects in ${namespace}`, () =>
         this.custom.listNamespacedCustomObject({ ...KEDA, namespace }),
       )) as { items?: ScaledObjectResource[] };
       this.kedaKnownAbsentAt = null;
@@ -316,20 +370,22 @@ export class ApiServerKubeClient implements KubeClient {
 
   async listPods(namespace: string, labelSelector?: string): Promise<V1Pod[]> {
     const object = `Pods in ${namespace}${labelSelector ? ` (${labelSelector})` : ""}`;
-    const list = await call("list", object, () => this.core.listNamespacedPod({ namespace, labelSelector }));
+    const list = await this.request("list", object, () =>
+      this.core.listNamespacedPod({ namespace, labelSelector }),
+    );
     return list.items;
   }
 
   async listCompanions(namespace: string, release: string): Promise<Workload[]> {
     const object = `vcluster ${namespace}/${release}`;
     const [sets, deployments] = await Promise.all([
-      call("list etcd StatefulSet of", object, () =>
+      this.request("list etcd StatefulSet of", object, () =>
         this.apps.listNamespacedStatefulSet({
           namespace,
           labelSelector: `${COMPANION_LABEL}=${ETCD_APP},release=${release}`,
         }),
       ),
-      call("list api/controller Deployments of", object, () =>
+      this.request("list api/controller Deployments of", object, () =>
         this.apps.listNamespacedDeployment({
           namespace,
           labelSelector: `${COMPANION_LABEL} in (${DEPLOYMENT_COMPANION_APPS.join(",")}),release=${release}`,
@@ -344,7 +400,7 @@ export class ApiServerKubeClient implements KubeClient {
 
   async deletePod(namespace: string, name: string): Promise<void> {
     try {
-      await call("delete", `Pod ${namespace}/${name}`, () =>
+      await this.request("delete", `Pod ${namespace}/${name}`, () =>
         this.core.deleteNamespacedPod({ namespace, name }),
       );
     } catch (err) {
@@ -355,7 +411,7 @@ export class ApiServerKubeClient implements KubeClient {
   async readVclusterConfig(namespace: string, release: string): Promise<string | null> {
     const name = `vc-config-${release}`;
     try {
-      const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+      const secret = await this.request("get", `Secret ${namespace}/${name}`, () =>
         this.core.readNamespacedSecret({ namespace, name }),
       );
       const encoded = secret.data?.["config.yaml"];
@@ -373,12 +429,13 @@ export class ApiServerKubeClient implements KubeClient {
     switch (ref.kind) {
       case "Namespace":
         return normalizeMeta(
-          (await call("patch", object, () => this.core.patchNamespace({ name, body }, mergePatch))).metadata,
+          (await this.request("patch", object, () => this.core.patchNamespace({ name, body }, mergePatch)))
+            .metadata,
         );
       case "Deployment":
         return normalizeMeta(
           (
-            await call("patch", object, () =>
+            await this.request("patch", object, () =>
               this.apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch),
             )
           ).metadata,
@@ -386,7 +443,7 @@ export class ApiServerKubeClient implements KubeClient {
       case "StatefulSet":
         return normalizeMeta(
           (
-            await call("patch", object, () =>
+            await this.request("patch", object, () =>
               this.apps.patchNamespacedStatefulSet({ namespace, name, body }, mergePatch),
             )
           ).metadata,
@@ -394,13 +451,13 @@ export class ApiServerKubeClient implements KubeClient {
       case "CronJob":
         return normalizeMeta(
           (
-            await call("patch", object, () =>
+            await this.request("patch", object, () =>
               this.batch.patchNamespacedCronJob({ namespace, name, body }, mergePatch),
             )
           ).metadata,
         );
       case "ScaledObject": {
-        const patched = (await call("patch", object, () =>
+        const patched = (await this.request("patch", object, () =>
           this.custom.patchNamespacedCustomObject({ ...KEDA, namespace, name, body }, mergePatch),
         )) as KubernetesObject;
         return normalizeMeta(patched.metadata);
@@ -413,7 +470,7 @@ export class ApiServerKubeClient implements KubeClient {
     // Events about a Namespace live in that namespace, so `kubectl describe ns` shows them.
     const namespace = regarding.kind === "Namespace" ? regarding.name : regarding.namespace;
     const now = new Date();
-    await call("create Event about", describeRef(regarding), () =>
+    await this.request("create Event about", describeRef(regarding), () =>
       this.core.createNamespacedEvent({
         namespace,
         body: {
@@ -444,7 +501,7 @@ export class ApiServerKubeClient implements KubeClient {
 
   async readSecret(namespace: string, name: string): Promise<SecretData | null> {
     try {
-      const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+      const secret = await this.request("get", `Secret ${namespace}/${name}`, () =>
         this.core.readNamespacedSecret({ namespace, name }),
       );
       return decodeSecret(secret);
@@ -458,7 +515,7 @@ export class ApiServerKubeClient implements KubeClient {
     const encoded: Record<string, string> = {};
     for (const [key, value] of Object.entries(data)) encoded[key] = value.toString("base64");
     try {
-      await call("create", `Secret ${namespace}/${name}`, () =>
+      await this.request("create", `Secret ${namespace}/${name}`, () =>
         this.core.createNamespacedSecret({
           namespace,
           body: {
@@ -687,7 +744,7 @@ export async function readSecretData(
 ): Promise<Record<string, string> | null> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   try {
-    const secret = await call("get", `Secret ${namespace}/${name}`, () =>
+    const secret = await call({ retry: DEFAULT_RETRY }, "get", `Secret ${namespace}/${name}`, () =>
       core.readNamespacedSecret({ namespace, name }),
     );
     const out: Record<string, string> = {};

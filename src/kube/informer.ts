@@ -52,7 +52,11 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
 }
 
-type WatchEnd = { kind: "closed"; events: number } | { kind: "expired" } | { kind: "error"; err: unknown };
+/** How a watch ended; `events`: how many events and bookmarks it delivered first. */
+type WatchEnd =
+  | { kind: "closed"; events: number }
+  | { kind: "expired" }
+  | { kind: "error"; err: unknown; events: number };
 
 const statusCode = (err: unknown): number | undefined => {
   if (err instanceof KubeError) return err.code;
@@ -135,9 +139,10 @@ export class Informer {
           this.resourceVersion = null;
           continue;
         }
+        // A watch that delivered anything worked: whatever ended it, the next wait starts from the first step.
+        if (end.events > 0) backoffMs = this.o.backoffMinMs;
         if (end.kind === "error") failure = end.err;
-        else if (end.events > 0) backoffMs = this.o.backoffMinMs;
-        else if (end.kind === "closed") {
+        else if (end.kind === "closed" && end.events === 0) {
           // Closed at once without a single event or bookmark: do not spin on a server that does that.
           await this.sleep(Math.min(backoffMs, this.o.backoffMinMs));
         }
@@ -150,16 +155,19 @@ export class Informer {
         continue;
       }
       this.healthy = false;
+      // A LIST the client gave up on after 429s: never sooner than the server's Retry-After.
+      const retryAfterMs = failure instanceof KubeError ? (failure.retryAfterMs ?? 0) : 0;
+      const waitMs = Math.max(backoffMs, retryAfterMs);
       this.o.logger.warn(
         {
           informer: this.o.kind,
           code: statusCode(failure),
           err: networkDetail(failure),
-          retryInMs: backoffMs,
+          retryInMs: waitMs,
         },
         "informer stopped; restarting",
       );
-      await this.sleep(backoffMs);
+      await this.sleep(waitMs);
       backoffMs = Math.min(backoffMs * 2, this.o.backoffMaxMs);
     }
   }
@@ -239,6 +247,7 @@ export class Informer {
                     code as number | undefined,
                     String(object.message),
                   ),
+                  events,
                 },
           );
           return;
@@ -259,14 +268,14 @@ export class Informer {
             timeoutSeconds: timeout + Math.floor(Math.random() * timeout),
           },
           onEvent,
-          (err) => end(err ? { kind: "error", err } : { kind: "closed", events }),
+          (err) => end(err ? { kind: "error", err, events } : { kind: "closed", events }),
         )
         .then(
           (stream) => {
             if (ended || this.stopped) stream.stop();
             else this.stream = stream;
           },
-          (err: unknown) => end({ kind: "error", err }),
+          (err: unknown) => end({ kind: "error", err, events }),
         );
     });
   }

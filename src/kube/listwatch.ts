@@ -1,7 +1,6 @@
 // LIST and WATCH of the kinds the cache keeps, as raw objects: the transport under src/kube/informer.ts.
 // The real source talks to the API server through client-node; tests use an in-memory one.
 import {
-  ApiException,
   AppsV1Api,
   BatchV1Api,
   CoreV1Api,
@@ -10,7 +9,9 @@ import {
   type KubernetesObject,
   Watch,
 } from "@kubernetes/client-node";
-import { KubeError } from "./types.js";
+import type { Logger } from "pino";
+import { type CallContext, call } from "./client.js";
+import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 
 export type CachedKind =
   | "Namespace"
@@ -87,8 +88,14 @@ export class ApiServerListWatch implements ListWatchSource {
   private readonly apps: AppsV1Api;
   private readonly batch: BatchV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly context: CallContext;
 
-  constructor(private readonly kubeConfig: KubeConfig) {
+  /** `options`: where LIST retries are logged, and overrides of DEFAULT_RETRY (tests). */
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    options: { logger?: Logger; retry?: Partial<RetryPolicy> } = {},
+  ) {
+    this.context = { retry: { ...DEFAULT_RETRY, ...options.retry }, logger: options.logger };
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
@@ -99,13 +106,10 @@ export class ApiServerListWatch implements ListWatchSource {
     const { namespace, limit } = options;
     const page = { limit, _continue: options.continue };
     const where = `${kind}s${namespace ? ` in ${namespace}` : ""}`;
-    let result: ListResult;
-    try {
-      result = (await this.listCall(kind, namespace, page)) as ListResult;
-    } catch (err) {
-      if (err instanceof ApiException) throw new KubeError("list", where, err.code, String(err.message));
-      throw new KubeError("list", where, undefined, err instanceof Error ? err.message : String(err));
-    }
+    // A LIST is a read: retried after a 429 (honouring Retry-After), a 5xx or a dropped connection.
+    const result = (await call(this.context, "list", where, () =>
+      this.listCall(kind, namespace, page),
+    )) as ListResult;
     const cont = result.metadata?._continue ?? result.metadata?.continue;
     return {
       items: (result.items ?? []) as RawObject[],

@@ -143,7 +143,10 @@ export interface KubeClient {
 /** A Secret's `data`, decoded. */
 export type SecretData = Readonly<Record<string, Buffer>>;
 
-/** A failed API call: names the operation and the object; `code` is the HTTP status (undefined for a network error or timeout). */
+/**
+ * A failed API call: names the operation and the object; `code` is the HTTP status (undefined for a network
+ * error or timeout). `retryAfterMs`: the Retry-After of a 429 or 503, when it had a valid one (at most 60 s).
+ */
 export class KubeError extends Error {
   override readonly name = "KubeError";
   constructor(
@@ -151,6 +154,7 @@ export class KubeError extends Error {
     readonly object: string,
     readonly code: number | undefined,
     detail: string,
+    readonly retryAfterMs?: number,
   ) {
     super(`${operation} ${object}: ${code === undefined ? "" : `HTTP ${code}: `}${detail}`);
   }

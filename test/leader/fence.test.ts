@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { ApiServerKubeClient } from "../../src/kube/client.js";
+import { writeGate } from "../../src/kube/retry.js";
 import { KubeError } from "../../src/kube/types.js";
 import { fenceWrites, WRITE_OPERATIONS } from "../../src/leader/fence.js";
 import { Annotations } from "../../src/policy/annotations.js";
@@ -54,6 +55,60 @@ describe("fenceWrites", () => {
     leader = true;
     await fenced.patch({ kind: "StatefulSet", namespace: "vc-a", name: "a" }, { annotations: { x: "1" } });
     expect(kube.writes).toHaveLength(1);
+  });
+
+  it("runs each write inside the write gate, so the client asks again before a 429 retry", async () => {
+    const kube = idleVcluster();
+    let leader = true;
+    const gate = () => leader;
+    const seen: (string | boolean | undefined)[] = [];
+    const observed = new Proxy(kube, {
+      get(target, property, receiver) {
+        const member = Reflect.get(target, property, receiver);
+        if (typeof member !== "function") return member;
+        return (...args: unknown[]) => {
+          const store = writeGate.getStore();
+          seen.push(String(property), store === undefined ? undefined : store());
+          return member.apply(target, args);
+        };
+      },
+    });
+    const fenced = fenceWrites(observed, gate);
+    const ref = { kind: "StatefulSet" as const, namespace: "vc-a", name: "a" };
+    await fenced.listControlPlanes();
+    await fenced.patch(ref, { annotations: { x: "1" } });
+    await fenced.deletePod("vc-a", "web-x-default-x-a");
+    await fenced.recordEvent({
+      regarding: ref,
+      type: "Normal",
+      reason: "Sleeping",
+      action: "Sleep",
+      note: "",
+    });
+    expect(seen).toEqual([
+      "listControlPlanes",
+      undefined,
+      "patch",
+      true,
+      "deletePod",
+      true,
+      "recordEvent",
+      true,
+    ]);
+    // The gate is live: a retry after the lease was lost mid-write sees it closed.
+    const losing = fenceWrites(
+      new Proxy(kube, {
+        get: (target, property, receiver) =>
+          property === "patch"
+            ? async () => {
+                leader = false;
+                return writeGate.getStore()?.();
+              }
+            : Reflect.get(target, property, receiver),
+      }),
+      gate,
+    );
+    expect(await losing.patch(ref, {})).toBe(false);
   });
 
   it("classifies every operation of the real API client as a read or a write", () => {

@@ -7,8 +7,11 @@
 // bookkeeping), with at most one transition each way. This extends the sleep-only crash tests in
 // namespace.test.ts and vcluster.test.ts to wakes, to errors on reads and Events, and to the
 // whole final state rather than the counts alone.
+import { ApiException } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { type CallContext, call } from "../../src/kube/client.js";
+import { DEFAULT_RETRY } from "../../src/kube/retry.js";
 import { type KubeClient, KubeError } from "../../src/kube/types.js";
 import { Annotations } from "../../src/policy/annotations.js";
 import { Reconciler } from "../../src/reconciler/reconciler.js";
@@ -187,9 +190,10 @@ const CALLS = [
 ] as const;
 
 /**
- * The fake behind a client whose `at`-th call (counting every call above) fails. A 429 carries
- * Retry-After in its text only: KubeError has no field for it. `timeout-after-apply` lets the
- * call reach the fake first, as when the server applied a write whose answer was lost.
+ * The fake behind a client whose `at`-th call (counting every call above) fails, after the real
+ * client's retries gave up (no Retry-After: the 429 below is one the client could not wait out).
+ * `timeout-after-apply` lets the call reach the fake first, as when the server applied a write
+ * whose answer was lost.
  */
 function failingCall(
   kube: FakeKube,
@@ -217,8 +221,7 @@ function failingCall(
         }
         if (failure === "timeout")
           throw new KubeError(operation, "injected", undefined, "request timed out (injected)");
-        const detail = failure === 429 ? "Too Many Requests; Retry-After: 1 (injected)" : "injected";
-        throw new KubeError(operation, "injected", failure, detail);
+        throw new KubeError(operation, "injected", failure, "injected");
       };
     },
   });
@@ -262,4 +265,96 @@ describe.each<Kind>(["namespace", "vcluster"])("injected API errors: %s target",
       }
     },
   );
+});
+
+/** What ApiServerKubeClient names each call (its verb decides what may be retried: src/kube/retry.ts). */
+const VERB: Record<(typeof CALLS)[number], string> = {
+  listControlPlanes: "list",
+  getControlPlane: "list StatefulSets of",
+  listNamespaces: "list",
+  getNamespace: "get",
+  listWorkloads: "list",
+  listPods: "list",
+  deletePod: "delete",
+  readVclusterConfig: "get",
+  patch: "patch",
+  recordEvent: "create Event about",
+};
+const WRITES: readonly string[] = ["patch", "deletePod", "recordEvent"];
+
+/**
+ * The fake behind the real client's request path (`call` in src/kube/client.ts: retries, Retry-After,
+ * KubeError): the API server answers the `at`-th write (and the `times - 1` attempts after it) with 429
+ * and `Retry-After: 1` without processing it, as API Priority and Fairness does. Waits are recorded.
+ */
+function throttledWrite(kube: FakeKube, at: number, times = 1) {
+  const sleeps: number[] = [];
+  const context: CallContext = {
+    retry: { ...DEFAULT_RETRY, sleep: async (ms) => void sleeps.push(ms), now: () => SLEEP_AT },
+  };
+  let writes = 0;
+  let throttled = 0;
+  const client = new Proxy(kube, {
+    get(target, property, receiver) {
+      const member = Reflect.get(target, property, receiver);
+      if (typeof member !== "function" || !(CALLS as readonly (string | symbol)[]).includes(property))
+        return member;
+      const name = property as (typeof CALLS)[number];
+      const isWrite = WRITES.includes(name);
+      return (...args: unknown[]) => {
+        if (isWrite) writes++;
+        const thisWrite = writes;
+        return call(context, VERB[name], `${name} (injected)`, async () => {
+          if (isWrite && thisWrite === at && throttled < times) {
+            throttled++;
+            throw new ApiException(
+              429,
+              "Unknown API Status Code!",
+              '{"kind":"Status","message":"too many requests","reason":"TooManyRequests","code":429}',
+              { "retry-after": "1", "content-type": "application/json" },
+            );
+          }
+          return member.apply(target, args);
+        });
+      };
+    },
+  });
+  return { client, sleeps, throttled: () => throttled, writes: () => writes };
+}
+
+describe.each<Kind>(["namespace", "vcluster"])("429 with Retry-After on a write: %s target", (kind) => {
+  it("the client waits and repeats it: the sleep completes in the same pass, once, with every count kept", async () => {
+    const ref = await reference(kind);
+    const probe = seed(kind);
+    await runAgent(probe, SLEEP_AT, 1);
+    const writes = probe.writes.length + probe.events.length;
+    expect(writes).toBeGreaterThan(2);
+    for (const times of [1, 2]) {
+      for (let n = 1; n <= writes; n++) {
+        const label = `429 ×${times} on write ${n} of ${writes}`;
+        const kube = seed(kind);
+        const throttled = throttledWrite(kube, n, times);
+        // One pass: no later pass gets to make up for it, the retry alone does.
+        const transitions = await runAgent(kube, SLEEP_AT, 1, throttled.client);
+        expect(throttled.throttled(), label).toBe(times);
+        expect(throttled.sleeps, label).toEqual(Array(times).fill(1_000));
+        expect(snapshot(kube), label).toEqual(ref.asleep);
+        expect(count(transitions, "asleep"), label).toBe(1);
+        expect(
+          kube.events.filter((e) => e.reason === "Sleeping"),
+          label,
+        ).toHaveLength(1);
+        // Later passes change nothing and report nothing.
+        expect(await runAgent(kube, SLEEP_AT, PASSES - 1, throttled.client), label).toEqual([]);
+        expect(
+          kube.events.filter((e) => e.reason === "Sleeping"),
+          label,
+        ).toHaveLength(1);
+        // No count was lost: the wake restores the original ones.
+        requestWake(kube, kind, WAKE_AT);
+        await runAgent(kube, WAKE_AT);
+        expect(snapshot(kube), label).toEqual(ref.awake);
+      }
+    }
+  });
 });
