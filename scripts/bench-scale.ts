@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { AppsV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { runPool } from "../src/reconciler/queue.js";
 import { benchReconcile } from "./bench-reconcile.js";
 
 const run = promisify(execFile);
@@ -104,20 +105,12 @@ kc.loadFromFile(ADMIN);
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 
-async function pool<T>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      assertNotCleaning("more work");
-      await work(items[next++] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
+/** runPool, stopping early once cleanup has begun (Ctrl-C or a failure). */
+const pool = <T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>) =>
+  runPool(items, concurrency, async (item) => {
+    assertNotCleaning("more work");
+    await work(item);
+  });
 
 async function waitUntil<T>(
   what: string,
