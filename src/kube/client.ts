@@ -1,15 +1,22 @@
 // The real KubeClient on @kubernetes/client-node 2.x: the only code in Slumber that talks to the API server.
+import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import {
+  type ApiConstructor,
   ApiException,
+  type ApiType,
   AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  createConfiguration,
   KubeConfig,
   type KubernetesObject,
+  type Middleware,
   makeInformer,
   PatchStrategy,
+  ServerConfiguration,
+  setHeaderMiddleware,
   setHeaderOptions,
   type V1CronJob,
   type V1Deployment,
@@ -64,6 +71,56 @@ const API_VERSION: Record<PatchableKind, string> = {
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+/**
+ * How long one API request other than a watch may take, from sending it to the end of its body. Without
+ * it undici waits 300 s for an answer, so one hung API server held a reconcile pass up for minutes.
+ */
+export const DEFAULT_API_TIMEOUT_MS = 30_000;
+
+/** What KubeConfig.makeApiClient sends (client-node's config.js builds it from its package.json). */
+const USER_AGENT = `kubernetes-client-javascript/${
+  (createRequire(import.meta.url)("@kubernetes/client-node/package.json") as { version?: string }).version ??
+  ""
+}`;
+
+/**
+ * A client-node middleware that aborts each request after `timeoutMs` (the fetch, or the body still being
+ * read, rejects with a DOMException "TimeoutError"). A signal already on the request still applies.
+ */
+export function requestTimeout(timeoutMs: number): Middleware {
+  return {
+    pre: async (context) => {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const signal = context.getSignal();
+      context.setSignal(signal ? AbortSignal.any([signal, deadline]) : deadline);
+      return context;
+    },
+    post: async (response) => response,
+  };
+}
+
+/**
+ * `kubeConfig.makeApiClient(type)`, the same server, credentials and User-Agent, plus requestTimeout: every
+ * request of the client gets `timeoutMs`. Only generated clients get it; watches (client-node's Watch, its
+ * own fetch) are long-lived and keep their own inactivity timeout.
+ */
+export function makeApiClient<T extends ApiType>(
+  kubeConfig: KubeConfig,
+  type: ApiConstructor<T>,
+  timeoutMs: number,
+): T {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error("No active cluster!");
+  return new type(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kubeConfig },
+      middleware: [setHeaderMiddleware("User-Agent", USER_AGENT)],
+      promiseMiddleware: [requestTimeout(timeoutMs)],
+    }),
+  );
+}
+
 /** Loads credentials like kubectl: `path` if given, else $KUBECONFIG, ~/.kube/config, in-cluster. */
 export function loadKubeConfig(path?: string): KubeConfig {
   const kubeConfig = new KubeConfig();
@@ -79,6 +136,8 @@ export interface KubeClientOptions {
   reportingInstance?: string;
   /** Overrides of DEFAULT_RETRY (tests pass a `sleep` that does not wait). */
   retry?: Partial<RetryPolicy>;
+  /** Per-request timeout of every call but watches; DEFAULT_API_TIMEOUT_MS when absent. */
+  timeoutMs?: number;
 }
 
 export function normalizeMeta(meta: V1ObjectMeta | undefined): ObjectMeta {
@@ -158,15 +217,35 @@ export function normalizeScaledObject(obj: ScaledObjectResource): Workload {
 export interface CallContext {
   retry: RetryPolicy;
   logger?: Logger;
+  /** The clients' per-request timeout (makeApiClient), named in the error of a request that ran out of it. */
+  timeoutMs?: number;
 }
 
 /** A GET or LIST may be repeated after any failure; a write only after a 429 (see src/kube/retry.ts). */
 export const safetyOf = (operation: string): RequestSafety =>
   /^(get|list)\b/.test(operation) ? "read" : "write";
 
-/** Any failure of an API call as a KubeError naming the operation and the object, with its Retry-After. */
-function toKubeError(operation: string, object: string, err: unknown, now: number): KubeError {
+/** Whether `err` is a request aborted by requestTimeout (AbortSignal.timeout's reason). */
+export function isRequestTimeout(err: unknown): boolean {
+  return err instanceof Error && err.name === "TimeoutError";
+}
+
+/**
+ * Any failure of an API call as a KubeError naming the operation and the object, with its Retry-After. A
+ * request past its timeout has no HTTP code, like a dropped connection: retry.ts repeats it for reads only.
+ */
+function toKubeError(
+  operation: string,
+  object: string,
+  err: unknown,
+  now: number,
+  timeoutMs?: number,
+): KubeError {
   if (err instanceof KubeError) return err;
+  if (isRequestTimeout(err)) {
+    const after = timeoutMs === undefined ? "" : ` after ${timeoutMs / 1000} s`;
+    return new KubeError(operation, object, undefined, `request timed out${after}`);
+  }
   if (err instanceof ApiException) {
     const code = err.code;
     const retryAfterMs =
@@ -199,7 +278,7 @@ export function call<T>(
       try {
         return await fn();
       } catch (err) {
-        throw toKubeError(operation, object, err, context.retry.now());
+        throw toKubeError(operation, object, err, context.retry.now(), context.timeoutMs);
       }
     },
     context.retry,
@@ -264,14 +343,16 @@ export class ApiServerKubeClient implements KubeClient {
   private kedaKnownAbsentAt: number | null = null;
 
   constructor(options: KubeClientOptions) {
-    this.kubeConfig = options.kubeConfig;
-    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
-    this.batch = options.kubeConfig.makeApiClient(BatchV1Api);
-    this.custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    const { kubeConfig } = options;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    this.kubeConfig = kubeConfig;
+    this.core = makeApiClient(kubeConfig, CoreV1Api, timeoutMs);
+    this.apps = makeApiClient(kubeConfig, AppsV1Api, timeoutMs);
+    this.batch = makeApiClient(kubeConfig, BatchV1Api, timeoutMs);
+    this.custom = makeApiClient(kubeConfig, CustomObjectsApi, timeoutMs);
     this.logger = options.logger;
     this.reportingInstance = options.reportingInstance ?? hostname();
-    this.context = { retry: { ...DEFAULT_RETRY, ...options.retry }, logger: options.logger };
+    this.context = { retry: { ...DEFAULT_RETRY, ...options.retry }, logger: options.logger, timeoutMs };
   }
 
   private request<T>(operation: string, object: string, fn: () => Promise<T>): Promise<T> {
@@ -742,9 +823,10 @@ export async function readSecretData(
   namespace: string,
   name: string,
 ): Promise<Record<string, string> | null> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const core = makeApiClient(kubeConfig, CoreV1Api, DEFAULT_API_TIMEOUT_MS);
+  const context = { retry: DEFAULT_RETRY, timeoutMs: DEFAULT_API_TIMEOUT_MS };
   try {
-    const secret = await call({ retry: DEFAULT_RETRY }, "get", `Secret ${namespace}/${name}`, () =>
+    const secret = await call(context, "get", `Secret ${namespace}/${name}`, () =>
       core.readNamespacedSecret({ namespace, name }),
     );
     const out: Record<string, string> = {};

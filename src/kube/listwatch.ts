@@ -10,7 +10,7 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { type CallContext, call } from "./client.js";
+import { type CallContext, call, DEFAULT_API_TIMEOUT_MS, makeApiClient } from "./client.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 
 export type CachedKind =
@@ -82,7 +82,7 @@ interface ListResult {
   metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
 }
 
-/** The real source: client-node's generated clients for LIST, its Watch for WATCH. */
+/** The real source: client-node's generated clients for LIST (each with a timeout), its Watch for WATCH. */
 export class ApiServerListWatch implements ListWatchSource {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
@@ -90,16 +90,20 @@ export class ApiServerListWatch implements ListWatchSource {
   private readonly custom: CustomObjectsApi;
   private readonly context: CallContext;
 
-  /** `options`: where LIST retries are logged, and overrides of DEFAULT_RETRY (tests). */
+  /**
+   * `options`: where LIST retries are logged, overrides of DEFAULT_RETRY (tests), and the LISTs' timeout
+   * (DEFAULT_API_TIMEOUT_MS when absent; watches do not get it).
+   */
   constructor(
     private readonly kubeConfig: KubeConfig,
-    options: { logger?: Logger; retry?: Partial<RetryPolicy> } = {},
+    options: { logger?: Logger; retry?: Partial<RetryPolicy>; timeoutMs?: number } = {},
   ) {
-    this.context = { retry: { ...DEFAULT_RETRY, ...options.retry }, logger: options.logger };
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.apps = kubeConfig.makeApiClient(AppsV1Api);
-    this.batch = kubeConfig.makeApiClient(BatchV1Api);
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    this.context = { retry: { ...DEFAULT_RETRY, ...options.retry }, logger: options.logger, timeoutMs };
+    this.core = makeApiClient(kubeConfig, CoreV1Api, timeoutMs);
+    this.apps = makeApiClient(kubeConfig, AppsV1Api, timeoutMs);
+    this.batch = makeApiClient(kubeConfig, BatchV1Api, timeoutMs);
+    this.custom = makeApiClient(kubeConfig, CustomObjectsApi, timeoutMs);
   }
 
   async list(kind: CachedKind, options: ListOptions): Promise<ListPage> {

@@ -71,10 +71,13 @@ export function derivePermissions(srcDir = join(repoRoot, "src")): Derived[] {
   for (const file of tsFiles(srcDir)) {
     const text = readFileSync(file, "utf8");
     const where = relative(repoRoot, file);
-    // `this.core = options.kubeConfig.makeApiClient(CoreV1Api)` / `const api = kc.makeApiClient(X)`
+    // `this.core = options.kubeConfig.makeApiClient(CoreV1Api)` / `const api = kc.makeApiClient(X)`, or
+    // client.ts's own `this.core = makeApiClient(kubeConfig, CoreV1Api, timeoutMs)`
     const clients = new Map<string, string>();
-    for (const m of text.matchAll(/(?:this\.)?(\w+)\s*=\s*[\w.]+\.makeApiClient\((\w+)\)/g)) {
-      clients.set(m[1]!, m[2]!);
+    for (const m of text.matchAll(
+      /(?:this\.)?(\w+)\s*=\s*(?:[\w.]+\.makeApiClient\((\w+)\)|makeApiClient\([\w.]+,\s*(\w+)\s*,[^)]*\))/g,
+    )) {
+      clients.set(m[1]!, (m[2] ?? m[3])!);
     }
     // Custom resources are addressed through constants like `const KEDA = { group, version, plural }`.
     const customs = new Map<string, { group: string; plural: string }>();
