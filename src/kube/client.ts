@@ -652,7 +652,8 @@ export class ApiServerKubeClient implements KubeClient {
       } catch (err) {
         if (!(err instanceof ApiException && err.code === 404)) {
           markSynced();
-          restart(err);
+          // As a KubeError: a read past its timeout must back off, not pass for a watch that ended quietly.
+          restart(toKubeError("get", object, err, Date.now(), this.context.timeoutMs));
           return;
         }
         onChange(null);
