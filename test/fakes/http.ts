@@ -1,6 +1,12 @@
 // A scripted Kubernetes API server over real HTTP (node:http on 127.0.0.1, an ephemeral port), so tests go
 // through client-node's generated clients and Watch, undici and the response headers exactly as in a cluster.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { CachedKind } from "../../src/kube/listwatch.js";
@@ -12,6 +18,7 @@ export interface SeenRequest {
   /** Path without the query. */
   path: string;
   query: URLSearchParams;
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
@@ -36,6 +43,7 @@ export async function startFakeHttpApi(handler: Handler): Promise<FakeHttpApi> {
         method: req.method ?? "GET",
         path: url.pathname,
         query: url.searchParams,
+        headers: req.headers,
         body: Buffer.concat(chunks).toString("utf8"),
       };
       requests.push(seen);
