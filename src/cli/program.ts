@@ -109,8 +109,11 @@ function throwIfApiErrors(apiErrors: Error[], what: string): void {
   throw new CliError(`${what}: ${apiErrors[0]!.message}${more}`, ExitCode.failure);
 }
 
-/** Connects to the cluster. client-node takes ~0.6 s to load, so only commands that need it import it. */
-async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
+/**
+ * Connects to the cluster. client-node takes ~0.6 s to load, so only commands that need it import it.
+ * `apiTimeoutMs`: each API request's timeout (`run --api-timeout`), client.ts's default when absent.
+ */
+async function clusterContext(flags: ClusterFlags, apiTimeoutMs?: number): Promise<ClusterContext> {
   const { ApiServerKubeClient, loadKubeConfig } = await import("../kube/client.js");
   const logger = createLogger(flags.logLevel, logDestination(flags.logFormat));
   let config: AgentConfig;
@@ -130,7 +133,10 @@ async function clusterContext(flags: ClusterFlags): Promise<ClusterContext> {
     );
   }
   const apiErrors: Error[] = [];
-  const kube = recordingApiErrors(new ApiServerKubeClient({ kubeConfig, logger }), apiErrors);
+  const kube = recordingApiErrors(
+    new ApiServerKubeClient({ kubeConfig, logger, timeoutMs: apiTimeoutMs }),
+    apiErrors,
+  );
   return { config, kube, kubeConfig, logger, apiErrors };
 }
 
@@ -389,6 +395,11 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         "full re-evaluation interval; bounds how late a time-based transition can be",
         "30s",
       )
+      .option(
+        "--api-timeout <duration>",
+        "how long one API request may take before it is abandoned (reads are then retried); watches excepted",
+        "30s",
+      )
       .option("--dry-run", "decide and report (logs, metrics) without writing anything to the cluster", false)
       .option(
         "--prices-from-prometheus <url>",
@@ -414,9 +425,11 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           pricesRefresh: string;
           leaderElect: boolean;
           leaderElectionNamespace?: string;
+          apiTimeout: string;
         },
     ) => {
       const metricsPort = parsePort("--metrics-port", flags.metricsPort);
+      const apiTimeoutMs = durationFlag("--api-timeout", flags.apiTimeout);
       const proxy = parseProxyFlags(flags);
       const pricesRefreshMs = durationFlag("--prices-refresh", flags.pricesRefresh);
       if (flags.pricesFromPrometheus !== undefined && !/^https?:\/\/[^/]/.test(flags.pricesFromPrometheus)) {
@@ -431,10 +444,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
           "--leader-elect needs the Lease's namespace: --leader-election-namespace, --namespace or $POD_NAMESPACE",
           ExitCode.usage,
         );
-      const { config, kube: direct, logger, kubeConfig } = await clusterContext(flags);
+      const { config, kube: direct, logger, kubeConfig } = await clusterContext(flags, apiTimeoutMs);
       // The agent reads through an informer-fed cache: no LIST per pass (issue 9); CLI commands read directly.
       const { withCache } = await import("../kube/cache.js");
-      const kube = withCache(direct, kubeConfig, logger);
+      const kube = withCache(direct, kubeConfig, logger, { timeoutMs: apiTimeoutMs });
       const { SlumberMetrics } = await import("../metrics/registry.js");
       const { Reconciler } = await import("../reconciler/index.js");
       const { startTracing, TracingObserver, tracedReconcileAll } = await import("../tracing/setup.js");

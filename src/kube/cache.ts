@@ -778,9 +778,17 @@ function toWorkload(kind: WorkloadKind, obj: RawObject): Workload {
   return { ...normalized, meta: stripMeta(obj.metadata) };
 }
 
-/** `slumber run`'s client: `inner` (the API server client) under the cache, fed by real list/watch. */
-export function withCache(inner: KubeClient, kubeConfig: KubeConfig, logger: Logger): KubeClient {
-  const source = new ApiServerListWatch(kubeConfig, { logger });
+/**
+ * `slumber run`'s client: `inner` (the API server client) under the cache, fed by real list/watch;
+ * `options.timeoutMs` is each LIST's timeout (ApiServerListWatch's default when absent).
+ */
+export function withCache(
+  inner: KubeClient,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  options: { timeoutMs?: number } = {},
+): KubeClient {
+  const source = new ApiServerListWatch(kubeConfig, { logger, ...options });
   const cache = new CachedKubeClient({ inner, source, logger });
   return cachedKubeClient(cache, inner);
 }

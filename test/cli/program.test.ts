@@ -55,6 +55,13 @@ describe("slumber command line", () => {
       expect(stdout).toContain(flag);
   });
 
+  it("documents --api-timeout with its default", async () => {
+    const { stdout } = await cli("run", "--help");
+    expect(stdout).toMatch(
+      /--api-timeout <duration>\s+how long one API request may take[\s\S]*?\(default:\s+"30s"\)/,
+    );
+  });
+
   it.each([
     [["bogus"], "unknown command 'bogus'"],
     [["status", "--no-such-flag"], "unknown option '--no-such-flag'"],
@@ -71,6 +78,8 @@ describe("slumber command line", () => {
     [["run", "--resync", "30"], '--resync: "30" has no unit'],
     [["run", "--max-held", "lots"], '--max-held: "lots" is not a whole number'],
     [["run", "--wake-timeout", "0"], "--wake-timeout: must be longer than 0"],
+    [["run", "--api-timeout", "0"], "--api-timeout: must be longer than 0"],
+    [["run", "--api-timeout", "30"], '--api-timeout: "30" has no unit'],
     [
       ["run", "--proxy-cert-secret", "just-a-name"],
       '--proxy-cert-secret: "just-a-name" is not NAMESPACE/NAME',
