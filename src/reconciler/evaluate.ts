@@ -102,8 +102,12 @@ export async function evaluateVcluster(
   );
   // A virtual cluster nobody opted in, with no sleep of Slumber's to end, costs nothing beyond its control
   // plane: its pods, companions and managed namespaces are not read (nor, through the cache, tracked).
+  const recordedState = parseRecordedState(annotations);
   const untouched =
-    !policy.managed && errors.length === 0 && annotations[Annotations.sleepingSince] === undefined;
+    !policy.managed &&
+    errors.length === 0 &&
+    recordedState.errors.length === 0 &&
+    annotations[Annotations.sleepingSince] === undefined;
   const [pods, managedNamespaces, companions] = untouched
     ? [[], [], []]
     : await Promise.all([
@@ -123,7 +127,6 @@ export async function evaluateVcluster(
       pods: await kube.listPods(ns.meta.name),
     })),
   );
-  const recordedState = parseRecordedState(annotations);
   const allErrors = [...errors, ...recordedState.errors];
   const stopped = vclusterPodsStoppedBySleep(plane, pods, managedPods, policy.excludeWorkloadLabels);
   return {

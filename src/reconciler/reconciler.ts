@@ -51,8 +51,12 @@ export interface ReconcilerDeps {
 
 /** Bounds one target's pass: conflicts re-read and retried this many times, then left to the next pass. */
 const MAX_CONFLICT_RETRIES = 3;
-/** Bounds the writes of one pass (a vcluster sleep is 3; a namespace sleep is one per workload). */
-const MAX_STEPS_PER_PASS = 500;
+/**
+ * Bounds the rounds of one pass (plan, write, re-read): a vcluster sleep takes about 5, a namespace sleep 3
+ * (its record, a wave of every workload, the ScaledObjects). Failed writes count too, so a write that keeps
+ * failing cannot loop without end.
+ */
+const MAX_ROUNDS_PER_PASS = 100;
 /** Targets reconciled concurrently in a full pass. */
 const PASS_CONCURRENCY = 8;
 /** Writes of one namespace's wave in flight at once (each guarded by its workload's resourceVersion). */
@@ -158,11 +162,13 @@ export class Reconciler implements WakePort {
 
   async stop(): Promise<void> {
     this.running = false;
+    // Closed first, synchronously: activity or a watch event arriving while the watches stop starts no pass.
+    const queueStopped = this.queue.stop();
     this.resync.stop();
     this.timers.clearAll();
     await Promise.all(this.watches.map((w) => w.stop()));
     this.watches = [];
-    await this.queue.stop();
+    await queueStopped;
   }
 
   /** Waits until queued work (from watches and timers) is done; for tests and the CLI. */
@@ -361,8 +367,7 @@ export class Reconciler implements WakePort {
     const failed = new Map<string, string>();
     let conflicts = 0;
     let current = first;
-    // Every attempt counts, failed ones too: a step that keeps failing must not loop without end.
-    for (let attempted = 0; attempted < MAX_STEPS_PER_PASS; ) {
+    for (let round = 0; ; round++) {
       const now = this.clock.now();
       const next = await plan(current, now, new Set(failed.keys()));
       if (next.kind === "gone") return this.forget(key);
@@ -372,7 +377,12 @@ export class Reconciler implements WakePort {
         this.publish(next.evaluated, now, next.extraErrors, [...failed.values()]);
         return;
       }
-      attempted += next.steps.length;
+      if (round >= MAX_ROUNDS_PER_PASS) {
+        // Published as it stands (its REASON says what is left); the next pass goes on from there.
+        this.logger.warn({ target: key, rounds: round }, "pass ended with writes left; continuing next pass");
+        this.publish(next.evaluated, now, [], [...failed.values()]);
+        return;
+      }
       const outcomes = await this.performWave(next.evaluated, next.steps);
       if (outcomes.dryRun) {
         this.publish(next.evaluated, this.clock.now());

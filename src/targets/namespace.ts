@@ -36,13 +36,20 @@ export const workloadKey = (w: { kind: string; meta: { name: string } }): string
  */
 export function sleepableWorkloads(workloads: readonly Workload[]): Workload[] {
   const excluded = (w: Workload) => w.meta.annotations[Annotations.exclude] === "true";
+  const targetOf = (so: Workload) =>
+    so.scaleTarget ? `${so.scaleTarget.kind || "Deployment"}/${so.scaleTarget.name}` : "";
   const leftToKeda = new Set(
-    workloads
-      .filter((w) => w.kind === "ScaledObject" && excluded(w) && w.scaleTarget)
-      .map((w) => `${w.scaleTarget?.kind}/${w.scaleTarget?.name}`),
+    workloads.filter((w) => w.kind === "ScaledObject" && excluded(w) && w.scaleTarget).map(targetOf),
   );
-  return workloads
-    .filter((w) => !excluded(w) && !isControlPlane(w) && !leftToKeda.has(workloadKey(w)))
+  const own = workloads.filter((w) => !excluded(w) && !isControlPlane(w) && !leftToKeda.has(workloadKey(w)));
+  const scaledByUs = new Set(
+    own.filter((w) => w.kind === "Deployment" || w.kind === "StatefulSet").map(workloadKey),
+  );
+  // A ScaledObject is paused only when Slumber scales its target itself (recording its count first). Its
+  // target excluded, of a kind Slumber does not scale (an Argo Rollout), or missing: paused at 0, KEDA would
+  // scale that target to 0 with no count recorded, so the pair is left to KEDA.
+  return own
+    .filter((w) => w.kind !== "ScaledObject" || scaledByUs.has(targetOf(w)))
     .sort((a, b) => workloadKey(a).localeCompare(workloadKey(b)));
 }
 
