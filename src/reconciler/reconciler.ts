@@ -372,6 +372,9 @@ export class Reconciler implements WakePort {
       const next = await plan(current, now, new Set(failed.keys()));
       if (next.kind === "gone") return this.forget(key);
       if (next.evaluated.errors.length === 0) this.memory.clearReport(key, "PolicyError");
+      // A reason that no longer holds is reported again (with its Event) if it comes back.
+      for (const reason of ["NotPersistent", "StoppedExternally"])
+        if (next.kind !== "settled" || next.report?.reason !== reason) this.memory.clearReport(key, reason);
       if (next.kind === "settled") {
         if (next.report) this.effects.reportErrors(next.evaluated, next.report.errors, next.report.reason);
         this.publish(next.evaluated, now, next.extraErrors, [...failed.values()]);

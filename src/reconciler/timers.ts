@@ -59,6 +59,8 @@ export class TransitionTimers {
 export class Resync {
   private handle: unknown = null;
   private stopped = true;
+  /** Bumped by every start/stop: a pass that ends after a restart does not schedule a second chain. */
+  private generation = 0;
 
   constructor(
     private readonly timers: Timers,
@@ -67,20 +69,23 @@ export class Resync {
   ) {}
 
   start(): void {
+    this.stop();
     this.stopped = false;
-    this.schedule();
+    this.schedule(this.generation);
   }
 
   stop(): void {
     this.stopped = true;
+    this.generation++;
     if (this.handle !== null) this.timers.clearTimeout(this.handle);
     this.handle = null;
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
+  private schedule(generation: number): void {
+    if (this.stopped || generation !== this.generation) return;
     this.handle = this.timers.setTimeout(() => {
-      void this.pass().finally(() => this.schedule());
+      this.handle = null;
+      void this.pass().finally(() => this.schedule(generation));
     }, this.intervalMs);
   }
 }

@@ -161,3 +161,44 @@ describe("reconciler memory", () => {
     await h.reconciler.stop();
   });
 });
+
+describe("timers and reports", () => {
+  it("a resync stopped and started while its pass runs keeps one chain of timers", async () => {
+    const { Resync } = await import("../../src/reconciler/timers.js");
+    const h = harness();
+    let passes = 0;
+    let release: () => void = () => {};
+    const resync = new Resync(h.timers, 1_000, async () => {
+      passes++;
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    resync.start();
+    h.timers.advance(1_000); // pass 1 starts and waits
+    resync.stop();
+    resync.start();
+    release(); // pass 1 ends after the restart
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(h.timers.dueTimes()).toHaveLength(1);
+    resync.stop();
+    expect(passes).toBe(1);
+  });
+
+  it("NotPersistent is reported again (a new Event) when it comes back after it was resolved", async () => {
+    const h = harness();
+    h.kube.addControlPlane({
+      namespace: "vc",
+      release: "a",
+      replicas: 1,
+      volumeClaims: false,
+      annotations: { [Annotations.sleepAfter]: "1h", [Annotations.lastActivity]: iso(T0) },
+    });
+    h.clock.ms = T0 + 2 * HOUR;
+    await h.reconciler.reconcileAll();
+    const ref = { kind: "StatefulSet" as const, namespace: "vc", name: "a" };
+    h.kube.externalPatch(ref, { annotations: { [Annotations.lastActivity]: iso(h.clock.ms) } });
+    await h.reconciler.reconcileAll(); // active again: NotPersistent no longer holds
+    h.clock.ms += 2 * HOUR;
+    await h.reconciler.reconcileAll();
+    expect(h.kube.events.filter((e) => e.reason === "NotPersistent")).toHaveLength(2);
+  });
+});
