@@ -112,6 +112,9 @@ const pool = <T>(items: readonly T[], concurrency: number, work: (item: T) => Pr
     await work(item);
   });
 
+/** Ends a wait at once: an agent that exited will not become ready. */
+class AgentExited extends Error {}
+
 async function waitUntil<T>(
   what: string,
   timeoutMs: number,
@@ -125,6 +128,7 @@ async function waitUntil<T>(
       const value = await check();
       if (value !== false) return value;
     } catch (error) {
+      if (error instanceof AgentExited) throw error;
       last = error;
     }
     await sleep(everyMs);
@@ -308,6 +312,40 @@ spec:
     { mode: 0o600 },
   );
   return { serviceAccount, flowSchema, kubeconfig };
+}
+
+/**
+ * deploy/base/rbac.yaml's Role for the agent's own namespace (its Lease, the proxy's certificate Secret),
+ * applied in the bench's agent namespace and bound to `serviceAccount`.
+ */
+async function agentNamespaceRole(serviceAccount: string): Promise<void> {
+  const role = parseAllDocuments(readFileSync(join(repo, "deploy/base/rbac.yaml"), "utf8"))
+    .map((doc) => doc.toJS() as { kind?: string; rules?: unknown })
+    .find((doc) => doc.kind === "Role");
+  if (!role?.rules) throw new Error("deploy/base/rbac.yaml has no Role for the agent's namespace");
+  const name = `bench-slumber-${RUN}`;
+  await kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "Role",
+          metadata: { name, namespace: AGENTS_NS },
+          rules: role.rules,
+        },
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name, namespace: AGENTS_NS },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+          subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace: AGENTS_NS }],
+        },
+      ],
+    }),
+  );
 }
 
 // ------------------------------------------------------------------------------------------ workload
@@ -499,8 +537,10 @@ async function startSlumber(id: Identity, config: string): Promise<{ agent: Agen
     "Slumber's /readyz (its first full pass)",
     30 * 60_000,
     async () => {
-      if (agent.child.exitCode !== null)
-        throw new Error(`slumber exited ${agent.child.exitCode}:\n${agent.output()}`);
+      if (agent.child.exitCode !== null || agent.child.signalCode !== null)
+        throw new AgentExited(
+          `slumber exited ${agent.child.exitCode ?? agent.child.signalCode}:\n${agent.output()}`,
+        );
       const response = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
       return response.status === 200;
     },
@@ -817,7 +857,8 @@ async function main(): Promise<void> {
   onCleanup(`delete namespace ${AGENTS_NS}`, async () => {
     await kubectl(["delete", "--ignore-not-found", "namespace", AGENTS_NS, "--wait=false"]);
   });
-  const slumberId = await identity(`bench-slumber-${RUN}`, "slumber");
+  const slumberId = await identity(`bench-slumber-${RUN}`, "slumber-agent");
+  await agentNamespaceRole(slumberId.serviceAccount);
   await addNodes(NAMESPACES * 2 + VCLUSTERS * (1 + SYNCED_PODS));
 
   let nsRuns: NamespaceRun[] = [];
