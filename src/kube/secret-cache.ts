@@ -47,6 +47,11 @@ export class SecretCache {
     void entry.handle.stop();
   }
 
+  /** Secrets followed (one watch each), for tests. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   async stop(): Promise<void> {
     const handles = [...this.entries.values()].map((entry) => entry.handle.stop());
     this.entries.clear();

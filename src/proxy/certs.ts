@@ -37,4 +37,9 @@ export class ClusterCertsCache implements CertsSource {
     this.parsed.delete(`${namespace}/${name}`);
     this.secrets.forget(namespace, `${name}-certs`);
   }
+
+  /** Clusters whose Secret is parsed and followed, for tests. */
+  get size(): number {
+    return this.parsed.size;
+  }
 }

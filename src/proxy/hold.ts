@@ -43,6 +43,8 @@ export interface HoldOptions {
   releaseIntervalMs?: number;
   /** Between two `/readyz` probes of a cluster whose control plane is Ready. */
   probeIntervalMs?: number;
+  /** Told the number of held requests of a cluster whenever it changes (the held-requests gauge). */
+  onHeldChange?: (namespace: string, name: string, held: number) => void;
 }
 
 const READY: HoldResult = { kind: "ready", held: false };
@@ -98,6 +100,13 @@ export class WakeHold {
     return this.gates.get(routeKey(namespace, name))?.waiters.size ?? 0;
   }
 
+  /** Read-only sizes for tests: clusters with a gate (managed ones that saw a request) and requests held in all. */
+  sizes(): { clusters: number; held: number } {
+    let held = 0;
+    for (const gate of this.gates.values()) held += gate.waiters.size;
+    return { clusters: this.gates.size, held };
+  }
+
   /** The answer at once (forward now, or refuse), or a promise when the request has to wait. */
   admit(route: ClusterRoute, request: HoldRequest): HoldResult | Promise<HoldResult> {
     const gate = this.gate(route);
@@ -148,11 +157,13 @@ export class WakeHold {
           signal?.removeEventListener("abort", onAbort);
           // Every waiter gave up before the cluster was ready: the next request asks again.
           if (gate.waiters.size === 0 && outcome.kind !== "ready") gate.wakeRequested = false;
+          this.options.onHeldChange?.(gate.namespace, gate.name, gate.waiters.size);
           resolve(outcome);
         },
       };
       gate.waiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
+      this.options.onHeldChange?.(gate.namespace, gate.name, gate.waiters.size);
     });
     if (!route.ready && !request.ignored) this.wake(route, request.source);
     if (route.ready) this.probe(gate);

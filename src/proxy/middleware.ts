@@ -18,6 +18,8 @@ import { badGateway, notFound, type ProxyStatus } from "./status.js";
 /** Counts outcomes (slumber_proxy_requests_total); the metrics registry implements it. */
 export interface ProxyObserver {
   proxyRequest(namespace: string, name: string, outcome: ProxyOutcome): void;
+  /** Requests a cluster has held now (slumber_proxy_held_requests); null once it is no longer routed. */
+  proxyHeld?(namespace: string, name: string, held: number | null): void;
 }
 
 function count(observer: ProxyObserver, exchange: Exchange, outcome: ProxyOutcome): void {
