@@ -41,6 +41,8 @@ export interface WakeProxyOptions {
   agentNamespace: string;
   wakeTimeoutMs: number;
   maxHeld: number;
+  /** How often a wake is asked for again while requests are held and the cluster is not Ready (5 s; for tests). */
+  wakeRetryMs?: number;
   /** `--dry-run`: nothing is written, not even a generated serving certificate's Secret. */
   dryRun?: boolean;
 }
@@ -111,6 +113,7 @@ export async function startWakeProxy(options: WakeProxyOptions): Promise<WakePro
     maxHeld: options.maxHeld,
     wakeTimeoutMs: options.wakeTimeoutMs,
     onHeldChange: (namespace, name, held) => options.observer.proxyHeld?.(namespace, name, held),
+    ...(options.wakeRetryMs !== undefined ? { wakeRetryMs: options.wakeRetryMs } : {}),
   });
   const unsubscribe = routes.subscribe((namespace, name) => {
     if (routes.get(namespace, name)) return;
