@@ -209,20 +209,34 @@ export function withRouting(
   next: Handler,
   deps: { routes: RouteSource; baseDomain: string | undefined; startupWaitMs?: number },
 ): Handler {
+  // One reaction on `complete` for every request that waits for it. A Promise.race per request left one
+  // reaction each on that promise until the first pass is done, which may be never (the API server is
+  // down at start): memory that grew with every request, answered or not.
+  const waiting = new Set<() => void>();
+  let following = false;
+  const untilComplete = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (!following) {
+        following = true;
+        void deps.routes.complete.then(() => {
+          for (const done of [...waiting]) done();
+        });
+      }
+      const done = () => {
+        clearTimeout(timer);
+        waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiting.add(done);
+    });
   return async (exchange) => {
     const host = exchange.headers.host ?? (exchange.headers[":authority"] as string | undefined);
     const target = parseTarget(exchange.url, host, deps.baseDomain);
     if ("code" in target) return reply(exchange, target);
     let route = deps.routes.get(target.namespace, target.name);
     if (!route && !deps.routes.isComplete()) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        deps.routes.complete,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, deps.startupWaitMs ?? 60_000);
-        }),
-      ]);
-      clearTimeout(timer);
+      await untilComplete(deps.startupWaitMs ?? 60_000);
       route = deps.routes.get(target.namespace, target.name);
     }
     if (!route)

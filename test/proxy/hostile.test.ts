@@ -13,6 +13,7 @@ import { SlumberMetrics } from "../../src/metrics/registry.js";
 import { Annotations } from "../../src/policy/annotations.js";
 import { type ProxySizes, startWakeProxy, type WakeProxy } from "../../src/proxy/index.js";
 import { Reconciler } from "../../src/reconciler/reconciler.js";
+import { RouteTable } from "../../src/reconciler/routes.js";
 import { recordingObserver, testConfig } from "../fakes/harness.js";
 import { FakeKube } from "../fakes/kube.js";
 import { type Backend, startBackend } from "./backend.js";
@@ -389,5 +390,67 @@ describe("wake proxy under hostile input (real sockets)", () => {
       );
       expect(statusLine(next)).toBe("404");
     });
+  });
+});
+
+describe("wake proxy before the agent's first pass", () => {
+  it("thousands of requests waiting for the routes are answered 404 after the wait, and none is retained", async () => {
+    const kube = new FakeKube();
+    // Routes that never complete: the agent's first pass cannot finish (the API server is down).
+    const routes = new RouteTable();
+    const proxy = await startWakeProxy({
+      port: 0,
+      host: "127.0.0.1",
+      kube,
+      routes,
+      wakePort: { requestWake: () => undefined, recordActivity: () => undefined },
+      observer: new SlumberMetrics({ defaultMetrics: false }),
+      clock: systemClock,
+      logger: silent,
+      agentNamespace: "slumber",
+      // The wait for the first pass is --wake-timeout.
+      wakeTimeoutMs: 300,
+      maxHeld: 1000,
+    });
+    const ca = kube.secrets.get("slumber/slumber-proxy-tls")?.["ca.crt"]?.toString() ?? "";
+    const session = http2Connect(`https://127.0.0.1:${proxy.port}`, { ca, servername: "localhost" });
+    session.on("error", () => undefined);
+    const one = (path: string) =>
+      new Promise<number>((resolve) => {
+        const stream = session.request({ ":path": path });
+        let status = 0;
+        stream.on("response", (h) => {
+          status = Number(h[":status"]);
+        });
+        stream.on("data", () => undefined);
+        stream.on("error", () => undefined);
+        stream.on("close", () => resolve(status));
+      });
+    const burst = async (round: number, n: number) => {
+      for (let at = 0; at < n; at += 500) {
+        const statuses = await Promise.all(
+          Array.from({ length: Math.min(500, n - at) }, (_, i) =>
+            one(`/vcluster/ns-${round}-${at + i}/c/api`),
+          ),
+        );
+        expect(statuses.every((s) => s === 404)).toBe(true);
+      }
+    };
+    try {
+      await burst(0, 1_000);
+      const baseline = await settledHeap();
+      await burst(1, 10_000);
+      const after = await settledHeap();
+      const grownKiB = Math.round((after - baseline) / 1024);
+      console.log(
+        `[hostile] before the first pass: heap after 1,000 waits ${Math.round(baseline / 1024)} KiB, after 10,000 more ${Math.round(after / 1024)} KiB (${grownKiB >= 0 ? "+" : ""}${grownKiB} KiB)`,
+      );
+      expect(proxy.sizes()).toEqual(EMPTY);
+      // Every wait used to leave a reaction on the never-settling "first pass done" promise.
+      expect(after - baseline).toBeLessThan(1024 * 1024);
+    } finally {
+      session.close();
+      await proxy.close(100);
+    }
   });
 });
