@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import type { ProxyOutcome } from "../metrics/registry.js";
 import type { Timers } from "../reconciler/reconciler.js";
 import { type ActivityThrottle, IGNORE_HEADER, ignoredBecause, SessionActivity } from "./activity.js";
-import type { CertsSource } from "./certs.js";
+import { type CertsSource, CertsUnavailableError } from "./certs.js";
 import { authenticate, type VerifiedTokens } from "./credentials.js";
 import { DiscoveryCache } from "./discovery.js";
 import { type Exchange, type Handler, reply } from "./exchange.js";
@@ -13,7 +13,10 @@ import { SESSION_ACTIVITY_INTERVAL_MS, type Upstreams, upstreamHeaders } from ".
 import type { WakeHold } from "./hold.js";
 import { type RouteSource, routeKey, type WakePort } from "./port.js";
 import { parseTarget } from "./route.js";
-import { badGateway, notFound, type ProxyStatus } from "./status.js";
+import { badGateway, notFound, type ProxyStatus, unavailable } from "./status.js";
+
+/** `Retry-After` when a cluster's Secret cannot be read yet: the Secret's watch retries from 1 s, doubling. */
+export const CERTS_RETRY_AFTER_SECONDS = 5;
 
 /** Counts outcomes (slumber_proxy_requests_total); the metrics registry implements it. */
 export interface ProxyObserver {
@@ -180,7 +183,25 @@ export function withCredentials(
     const route = exchange.route;
     if (!route) return next(exchange);
     const cluster = routeKey(route.namespace, route.name);
-    const certs = await deps.certs.certs(route.namespace, route.name);
+    let certs: Awaited<ReturnType<CertsSource["certs"]>>;
+    try {
+      certs = await deps.certs.certs(route.namespace, route.name);
+    } catch (err) {
+      if (!(err instanceof CertsUnavailableError)) throw err;
+      // Credentials cannot be checked (nor the upstream's CA trusted) yet: retry, and do not wake.
+      deps.logger.warn(
+        { target: cluster, secret: err.secret },
+        "request refused: the cluster's Secret cannot be read yet",
+      );
+      return refuse(
+        deps.observer,
+        exchange,
+        unavailable(
+          `virtual cluster ${cluster}: Secret ${err.secret} cannot be read from the API server yet, so credentials cannot be checked; retry`,
+          CERTS_RETRY_AFTER_SECONDS,
+        ),
+      );
+    }
     exchange.certs = certs;
     const identity = await authenticate(
       {

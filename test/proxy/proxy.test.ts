@@ -166,6 +166,28 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
     await agent.close();
   });
 
+  it("answers 503 with Retry-After, not 401, when the cluster's Secret cannot be read yet (API server down), and does not wake", async () => {
+    kube.secretsUnreachable();
+    const agent = client(pkiA);
+    const refused = await request(url("/vcluster/vc-a/a/api/v1/namespaces"), { dispatcher: agent });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers["retry-after"]).toMatch(/^\d+$/);
+    expect(await refused.body.json()).toMatchObject({
+      kind: "Status",
+      code: 503,
+      reason: "ServiceUnavailable",
+      message: expect.stringContaining("Secret vc-a/a-certs"),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(plane("vc-a", "a").replicas).toBe(0);
+    // Back: the same request is held, wakes the cluster and is answered.
+    kube.secretsReachable();
+    const answer = request(url("/vcluster/vc-a/a/api/v1/namespaces"), { dispatcher: agent });
+    await becomeReady("vc-a", "a");
+    expect((await answer).statusCode).toBe(200);
+    await agent.close();
+  });
+
   it("answers 401 with a Status body and does not wake without credentials, with a bad token, or with another cluster's certificate", async () => {
     const none = await request(url("/vcluster/vc-a/a/api"), { dispatcher: client(null) });
     expect(none.statusCode).toBe(401);
