@@ -15,8 +15,14 @@ export class SecretCache {
   private readonly entries = new Map<string, Entry>();
   constructor(private readonly kube: KubeClient) {}
 
-  /** The Secret's data (null when absent), waiting for the first read only. */
-  async get(namespace: string, name: string): Promise<{ data: SecretData | null; version: number }> {
+  /**
+   * The Secret's data (null when absent), waiting for the first read only. `known` is false while no read
+   * has succeeded yet (the API server was unreachable): `data` is then null without meaning "absent".
+   */
+  async get(
+    namespace: string,
+    name: string,
+  ): Promise<{ data: SecretData | null; version: number; known: boolean }> {
     const key = `${namespace}/${name}`;
     let entry = this.entries.get(key);
     if (!entry) {
@@ -35,7 +41,7 @@ export class SecretCache {
       this.entries.set(key, entry);
     }
     await entry.synced;
-    return { data: entry.data, version: entry.version };
+    return { data: entry.data, version: entry.version, known: entry.version > 0 };
   }
 
   /** Stops following a Secret (its cluster is no longer routed). */
@@ -45,6 +51,11 @@ export class SecretCache {
     if (!entry) return;
     this.entries.delete(key);
     void entry.handle.stop();
+  }
+
+  /** Secrets followed (one watch each), for tests. */
+  get size(): number {
+    return this.entries.size;
   }
 
   async stop(): Promise<void> {

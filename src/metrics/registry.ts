@@ -74,6 +74,12 @@ export class SlumberMetrics implements ReconcileObserver {
     labelNames: ["namespace", "name", "outcome"],
     registers: [this.registry],
   });
+  private readonly proxyHeldRequests = new Gauge({
+    name: "slumber_proxy_held_requests",
+    help: "Requests the wake proxy holds now for the virtual cluster (waiting for it to wake).",
+    labelNames: ["namespace", "name"],
+    registers: [this.registry],
+  });
   private readonly policyErrors = new Gauge({
     name: "slumber_policy_errors",
     help: "Number of settings of the target that do not parse; the target is left as it is.",
@@ -271,6 +277,12 @@ export class SlumberMetrics implements ReconcileObserver {
   /** Counts one request through the wake proxy. */
   proxyRequest(namespace: string, name: string, outcome: ProxyOutcome): void {
     this.proxyRequests.inc({ namespace, name, outcome });
+  }
+
+  /** Requests held now for a cluster; null removes its series (no longer routed). */
+  proxyHeld(namespace: string, name: string, held: number | null): void {
+    if (held === null) this.proxyHeldRequests.remove({ namespace, name });
+    else this.proxyHeldRequests.set({ namespace, name }, held);
   }
 }
 

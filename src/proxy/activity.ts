@@ -52,6 +52,11 @@ export class ActivityThrottle {
   forget(key: string): void {
     this.lastReported.delete(key);
   }
+
+  /** Clusters with a report on record, for tests. */
+  get size(): number {
+    return this.lastReported.size;
+  }
 }
 
 /** Re-records activity while an exec, attach or port-forward session stays open. */

@@ -42,4 +42,9 @@ export class DiscoveryCache {
   forget(cluster: string): void {
     this.clusters.delete(cluster);
   }
+
+  /** Clusters with answers kept, for tests. */
+  get size(): number {
+    return this.clusters.size;
+  }
 }

@@ -149,6 +149,12 @@ export class Upstreams {
       if (entry) void entry.pool.close().catch(() => undefined);
       this.pools.delete(key);
     }
+    this.deniedSince.delete(`${namespace}/${name}`);
+  }
+
+  /** Pools open and clusters with a refused probe on record, for tests (nothing may grow per request). */
+  sizes(): { pools: number; deniedProbes: number } {
+    return { pools: this.pools.size, deniedProbes: this.deniedSince.size };
   }
 
   async close(): Promise<void> {

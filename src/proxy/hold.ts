@@ -43,6 +43,14 @@ export interface HoldOptions {
   releaseIntervalMs?: number;
   /** Between two `/readyz` probes of a cluster whose control plane is Ready. */
   probeIntervalMs?: number;
+  /**
+   * While requests are held and the control plane is still not Ready, the wake is asked for again this
+   * often (same activity time): a wake whose write failed (API server down) is otherwise only retried by
+   * the reconciler's next full pass, which may come after `--wake-timeout`.
+   */
+  wakeRetryMs?: number;
+  /** Told the number of held requests of a cluster whenever it changes (the held-requests gauge). */
+  onHeldChange?: (namespace: string, name: string, held: number) => void;
 }
 
 const READY: HoldResult = { kind: "ready", held: false };
@@ -65,6 +73,9 @@ interface Gate {
   wakeRequested: boolean;
   probing: boolean;
   releasing: boolean;
+  /** The activity that asked for the wake, asked again every `wakeRetryMs` while requests wait. */
+  wakeAsk: { at: number; source: ActivitySource } | null;
+  wakeRetry: unknown;
 }
 
 export class WakeHold {
@@ -73,11 +84,13 @@ export class WakeHold {
   private readonly releaseBatch: number;
   private readonly releaseIntervalMs: number;
   private readonly probeIntervalMs: number;
+  private readonly wakeRetryMs: number;
 
   constructor(private readonly options: HoldOptions) {
     this.releaseBatch = options.releaseBatch ?? 64;
     this.releaseIntervalMs = options.releaseIntervalMs ?? 5;
     this.probeIntervalMs = options.probeIntervalMs ?? 100;
+    this.wakeRetryMs = options.wakeRetryMs ?? 5_000;
     this.unsubscribe = options.routes.subscribe((namespace, name) => this.onRouteChange(namespace, name));
   }
 
@@ -90,12 +103,20 @@ export class WakeHold {
           status: unavailable("the proxy is shutting down", 1),
           outcome: "rejected",
         });
+    for (const gate of this.gates.values()) this.stopWakeRetry(gate);
     this.gates.clear();
   }
 
   /** Held requests of a cluster, for tests and logs. */
   heldCount(namespace: string, name: string): number {
     return this.gates.get(routeKey(namespace, name))?.waiters.size ?? 0;
+  }
+
+  /** Read-only sizes for tests: clusters with a gate (managed ones that saw a request) and requests held in all. */
+  sizes(): { clusters: number; held: number } {
+    let held = 0;
+    for (const gate of this.gates.values()) held += gate.waiters.size;
+    return { clusters: this.gates.size, held };
   }
 
   /** The answer at once (forward now, or refuse), or a promise when the request has to wait. */
@@ -146,13 +167,18 @@ export class WakeHold {
           if (!gate.waiters.delete(waiter)) return;
           timers.clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
-          // Every waiter gave up before the cluster was ready: the next request asks again.
-          if (gate.waiters.size === 0 && outcome.kind !== "ready") gate.wakeRequested = false;
+          if (gate.waiters.size === 0) {
+            this.stopWakeRetry(gate);
+            // Every waiter gave up before the cluster was ready: the next request asks again.
+            if (outcome.kind !== "ready") gate.wakeRequested = false;
+          }
+          this.options.onHeldChange?.(gate.namespace, gate.name, gate.waiters.size);
           resolve(outcome);
         },
       };
       gate.waiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
+      this.options.onHeldChange?.(gate.namespace, gate.name, gate.waiters.size);
     });
     if (!route.ready && !request.ignored) this.wake(route, request.source);
     if (route.ready) this.probe(gate);
@@ -168,11 +194,39 @@ export class WakeHold {
       { target: routeKey(route.namespace, route.name) },
       "request for a sleeping virtual cluster: waking it",
     );
-    this.options.port.requestWake(
-      { namespace: route.namespace, name: route.name },
-      this.options.clock.now(),
-      source,
-    );
+    gate.wakeAsk = { at: this.options.clock.now(), source };
+    this.options.port.requestWake({ namespace: route.namespace, name: route.name }, gate.wakeAsk.at, source);
+    if (gate.waiters.size > 0) this.armWakeRetry(gate);
+  }
+
+  /**
+   * Asks for the wake again (same activity time) while requests wait and the control plane is not Ready:
+   * the reconciler retries a failed write only on its next full pass, and nothing else would ask again
+   * while the single flight is up. Idempotent on the reconciler's side.
+   */
+  private armWakeRetry(gate: Gate): void {
+    if (gate.wakeRetry !== null) return;
+    gate.wakeRetry = this.options.timers.setTimeout(() => {
+      gate.wakeRetry = null;
+      const route = this.options.routes.get(gate.namespace, gate.name);
+      if (!route || route.ready || gate.waiters.size === 0 || !gate.wakeAsk) return;
+      this.options.logger.debug(
+        { target: routeKey(gate.namespace, gate.name), held: gate.waiters.size },
+        "virtual cluster still not ready for held requests: asking for the wake again",
+      );
+      this.options.port.requestWake(
+        { namespace: gate.namespace, name: gate.name },
+        gate.wakeAsk.at,
+        gate.wakeAsk.source,
+      );
+      this.armWakeRetry(gate);
+    }, this.wakeRetryMs);
+  }
+
+  private stopWakeRetry(gate: Gate): void {
+    if (gate.wakeRetry === null) return;
+    this.options.timers.clearTimeout(gate.wakeRetry);
+    gate.wakeRetry = null;
   }
 
   private boundedCount(gate: Gate): number {
@@ -193,6 +247,8 @@ export class WakeHold {
         wakeRequested: false,
         probing: false,
         releasing: false,
+        wakeAsk: null,
+        wakeRetry: null,
       };
       this.gates.set(key, gate);
     }
@@ -205,6 +261,7 @@ export class WakeHold {
     if (!gate) return;
     const route = this.options.routes.get(namespace, name);
     if (!route) {
+      this.stopWakeRetry(gate);
       for (const waiter of [...gate.waiters])
         waiter.finish({
           kind: "rejected",
@@ -219,6 +276,7 @@ export class WakeHold {
       return;
     }
     gate.wakeRequested = false;
+    this.stopWakeRetry(gate);
     if (gate.waiters.size > 0) this.probe(gate);
   }
 

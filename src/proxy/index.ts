@@ -41,6 +41,8 @@ export interface WakeProxyOptions {
   agentNamespace: string;
   wakeTimeoutMs: number;
   maxHeld: number;
+  /** How often a wake is asked for again while requests are held and the cluster is not Ready (5 s; for tests). */
+  wakeRetryMs?: number;
   /** `--dry-run`: nothing is written, not even a generated serving certificate's Secret. */
   dryRun?: boolean;
 }
@@ -48,6 +50,23 @@ export interface WakeProxyOptions {
 export interface WakeProxy {
   readonly port: number;
   close(graceMs?: number): Promise<void>;
+  /**
+   * Read-only sizes of what the proxy keeps in memory, for tests and debugging: requests held now, and
+   * per-cluster entries (gates, pools, Secrets followed, discovery, activity). Only managed clusters that
+   * saw a request may have entries; nothing grows per request or per unknown path.
+   */
+  sizes(): ProxySizes;
+}
+
+export interface ProxySizes {
+  held: number;
+  holdClusters: number;
+  pools: number;
+  deniedProbes: number;
+  certs: number;
+  secretsFollowed: number;
+  discoveryClusters: number;
+  activityClusters: number;
 }
 
 export async function startWakeProxy(options: WakeProxyOptions): Promise<WakeProxy> {
@@ -93,9 +112,12 @@ export async function startWakeProxy(options: WakeProxyOptions): Promise<WakePro
     logger: log,
     maxHeld: options.maxHeld,
     wakeTimeoutMs: options.wakeTimeoutMs,
+    onHeldChange: (namespace, name, held) => options.observer.proxyHeld?.(namespace, name, held),
+    ...(options.wakeRetryMs !== undefined ? { wakeRetryMs: options.wakeRetryMs } : {}),
   });
   const unsubscribe = routes.subscribe((namespace, name) => {
     if (routes.get(namespace, name)) return;
+    options.observer.proxyHeld?.(namespace, name, null);
     upstreams.forget(namespace, name);
     certs.forget(namespace, name);
     discovery.forget(routeKey(namespace, name));
@@ -129,6 +151,20 @@ export async function startWakeProxy(options: WakeProxyOptions): Promise<WakePro
   const listening = server;
   return {
     port: listening.port,
+    sizes: () => {
+      const gates = hold.sizes();
+      const pooled = upstreams.sizes();
+      return {
+        held: gates.held,
+        holdClusters: gates.clusters,
+        pools: pooled.pools,
+        deniedProbes: pooled.deniedProbes,
+        certs: certs.size,
+        secretsFollowed: secrets.size,
+        discoveryClusters: discovery.size,
+        activityClusters: throttle.size,
+      };
+    },
     async close(graceMs) {
       unsubscribe();
       hold.close();

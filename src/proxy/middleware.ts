@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import type { ProxyOutcome } from "../metrics/registry.js";
 import type { Timers } from "../reconciler/timers.js";
 import { type ActivityThrottle, IGNORE_HEADER, ignoredBecause, SessionActivity } from "./activity.js";
-import type { CertsSource } from "./certs.js";
+import { type CertsSource, CertsUnavailableError } from "./certs.js";
 import { authenticate, type VerifiedTokens } from "./credentials.js";
 import { DiscoveryCache } from "./discovery.js";
 import { type Exchange, type Handler, reply } from "./exchange.js";
@@ -13,11 +13,16 @@ import { SESSION_ACTIVITY_INTERVAL_MS, type Upstreams, upstreamHeaders } from ".
 import type { WakeHold } from "./hold.js";
 import { type RouteSource, routeKey, type WakePort } from "./port.js";
 import { parseTarget } from "./route.js";
-import { badGateway, notFound, type ProxyStatus } from "./status.js";
+import { badGateway, notFound, type ProxyStatus, unavailable } from "./status.js";
+
+/** `Retry-After` when a cluster's Secret cannot be read yet: the Secret's watch retries from 1 s, doubling. */
+export const CERTS_RETRY_AFTER_SECONDS = 5;
 
 /** Counts outcomes (slumber_proxy_requests_total); the metrics registry implements it. */
 export interface ProxyObserver {
   proxyRequest(namespace: string, name: string, outcome: ProxyOutcome): void;
+  /** Requests a cluster has held now (slumber_proxy_held_requests); null once it is no longer routed. */
+  proxyHeld?(namespace: string, name: string, held: number | null): void;
 }
 
 function count(observer: ProxyObserver, exchange: Exchange, outcome: ProxyOutcome): void {
@@ -178,7 +183,25 @@ export function withCredentials(
     const route = exchange.route;
     if (!route) return next(exchange);
     const cluster = routeKey(route.namespace, route.name);
-    const certs = await deps.certs.certs(route.namespace, route.name);
+    let certs: Awaited<ReturnType<CertsSource["certs"]>>;
+    try {
+      certs = await deps.certs.certs(route.namespace, route.name);
+    } catch (err) {
+      if (!(err instanceof CertsUnavailableError)) throw err;
+      // Credentials cannot be checked (nor the upstream's CA trusted) yet: retry, and do not wake.
+      deps.logger.warn(
+        { target: cluster, secret: err.secret },
+        "request refused: the cluster's Secret cannot be read yet",
+      );
+      return refuse(
+        deps.observer,
+        exchange,
+        unavailable(
+          `virtual cluster ${cluster}: Secret ${err.secret} cannot be read from the API server yet, so credentials cannot be checked; retry`,
+          CERTS_RETRY_AFTER_SECONDS,
+        ),
+      );
+    }
     exchange.certs = certs;
     const identity = await authenticate(
       {
@@ -207,20 +230,34 @@ export function withRouting(
   next: Handler,
   deps: { routes: RouteSource; baseDomain: string | undefined; startupWaitMs?: number },
 ): Handler {
+  // One reaction on `complete` for every request that waits for it. A Promise.race per request left one
+  // reaction each on that promise until the first pass is done, which may be never (the API server is
+  // down at start): memory that grew with every request, answered or not.
+  const waiting = new Set<() => void>();
+  let following = false;
+  const untilComplete = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (!following) {
+        following = true;
+        void deps.routes.complete.then(() => {
+          for (const done of [...waiting]) done();
+        });
+      }
+      const done = () => {
+        clearTimeout(timer);
+        waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiting.add(done);
+    });
   return async (exchange) => {
     const host = exchange.headers.host ?? (exchange.headers[":authority"] as string | undefined);
     const target = parseTarget(exchange.url, host, deps.baseDomain);
     if ("code" in target) return reply(exchange, target);
     let route = deps.routes.get(target.namespace, target.name);
     if (!route && !deps.routes.isComplete()) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        deps.routes.complete,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, deps.startupWaitMs ?? 60_000);
-        }),
-      ]);
-      clearTimeout(timer);
+      await untilComplete(deps.startupWaitMs ?? 60_000);
       route = deps.routes.get(target.namespace, target.name);
     }
     if (!route)

@@ -86,6 +86,26 @@ export class FakeKube implements KubeClient {
   private readonly secretWatchers = new Set<{ key: string; onChange: (data: SecretData | null) => void }>();
   /** API reads of Secrets (get), to prove the proxy reads from memory. */
   secretReads = 0;
+  /** The API server is unreachable for Secret watches: a new watch delivers nothing until `secretsReachable()`. */
+  private secretsDown = false;
+  private readonly secretWatchersWaiting = new Set<{
+    key: string;
+    onChange: (data: SecretData | null) => void;
+  }>();
+
+  /** New Secret watches cannot read (like the real client while the API server is down): no data, no "absent". */
+  secretsUnreachable(): void {
+    this.secretsDown = true;
+  }
+
+  /** The API server is back: watches that could not read deliver the Secret now (the real client retries). */
+  secretsReachable(): void {
+    this.secretsDown = false;
+    for (const watcher of [...this.secretWatchersWaiting]) {
+      this.secretWatchersWaiting.delete(watcher);
+      watcher.onChange(this.secrets.get(watcher.key) ?? null);
+    }
+  }
 
   /** Creates, replaces (data) or deletes (null) a Secret, notifying its watchers. */
   setSecret(namespace: string, name: string, data: SecretData | null): void {
@@ -420,11 +440,13 @@ export class FakeKube implements KubeClient {
     const watcher = { key: key(namespace, name), onChange };
     this.secretWatchers.add(watcher);
     this.secretReads++;
-    onChange(this.secrets.get(watcher.key) ?? null);
+    if (this.secretsDown) this.secretWatchersWaiting.add(watcher);
+    else onChange(this.secrets.get(watcher.key) ?? null);
     return {
       synced: Promise.resolve(),
       stop: async () => {
         this.secretWatchers.delete(watcher);
+        this.secretWatchersWaiting.delete(watcher);
       },
     };
   }

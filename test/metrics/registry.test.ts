@@ -196,7 +196,7 @@ describe("SlumberMetrics", () => {
     expect(() => new SlumberMetrics()).not.toThrow();
   });
 
-  it("declares exactly the SPEC §6 metric names and types, plus the appendix's info, price and wake series", async () => {
+  it("declares exactly the SPEC §6 metric names and types, plus the appendix's info, price, wake and held-requests series", async () => {
     const metrics = new SlumberMetrics({ defaultMetrics: false });
     const types = [...(await metrics.metricsText()).matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(
       (m) => `${m[1]} ${m[2]}`,
@@ -210,6 +210,7 @@ describe("SlumberMetrics", () => {
         "slumber_policy_errors gauge",
         "slumber_price_fetch_errors_total counter",
         "slumber_price_per_hour gauge",
+        "slumber_proxy_held_requests gauge",
         "slumber_proxy_requests_total counter",
         "slumber_target_desired_asleep gauge",
         "slumber_target_info gauge",

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { type HoldResult, RETRY_AFTER_SECONDS, WakeHold } from "../../src/proxy/hold.js";
@@ -15,13 +16,22 @@ const asleep: ClusterRoute = {
 };
 const awake: ClusterRoute = { ...asleep, asleep: false, ready: true };
 
-function setup(options: { maxHeld?: number; wakeTimeoutMs?: number; probe?: () => Promise<boolean> } = {}) {
+function setup(
+  options: {
+    maxHeld?: number;
+    wakeTimeoutMs?: number;
+    probe?: () => Promise<boolean>;
+    wakeRetryMs?: number;
+  } = {},
+) {
   const clock = new FakeClock(T0);
   const timers = new ManualTimers(clock);
   const routes = new RouteTable();
   routes.publish(asleep);
   const wakes: { at: number; source: string }[] = [];
   const probes: number[] = [];
+  /** Every onHeldChange report, in order (what the held-requests gauge is set to). */
+  const heldReports: number[] = [];
   const hold = new WakeHold({
     routes,
     port: {
@@ -37,6 +47,8 @@ function setup(options: { maxHeld?: number; wakeTimeoutMs?: number; probe?: () =
     logger: pino({ level: "silent" }),
     maxHeld: options.maxHeld ?? 1000,
     wakeTimeoutMs: options.wakeTimeoutMs ?? 120_000,
+    ...(options.wakeRetryMs !== undefined ? { wakeRetryMs: options.wakeRetryMs } : {}),
+    onHeldChange: (_ns, _name, held) => heldReports.push(held),
   });
   const results: HoldResult[] = [];
   const admit = (route: ClusterRoute, request: Partial<Parameters<WakeHold["admit"]>[1]> = {}) => {
@@ -46,7 +58,7 @@ function setup(options: { maxHeld?: number; wakeTimeoutMs?: number; probe?: () =
     return result;
   };
   const flush = () => new Promise((r) => setImmediate(r));
-  return { clock, timers, routes, hold, wakes, probes, results, admit, flush };
+  return { clock, timers, routes, hold, wakes, probes, heldReports, results, admit, flush };
 }
 
 describe("WakeHold", () => {
@@ -123,8 +135,10 @@ describe("WakeHold", () => {
       }),
     ]);
     expect((s.results[0] as { status: { message: string } }).status.message).toContain("within 120s");
+    // Asked at 0 s and again every 5 s while held, always for the same request.
+    expect(s.wakes.every((w) => w.at === T0)).toBe(true);
     s.admit(asleep);
-    expect(s.wakes).toHaveLength(2);
+    expect(s.wakes.at(-1)).toEqual({ at: T0 + 120_000, source: "request" });
   });
 
   it("never wakes for an ignored request: 503 while asleep", () => {
@@ -163,6 +177,126 @@ describe("WakeHold", () => {
     expect(s.admit(broken)).toMatchObject({
       kind: "rejected",
       status: { code: 502, message: broken.upstreamError },
+    });
+  });
+
+  it("asks for the wake again every 5 s (with the first request's time) while requests wait and the control plane is not Ready", async () => {
+    const s = setup({ wakeTimeoutMs: 120_000 });
+    s.admit(asleep);
+    s.timers.advance(1_000);
+    s.admit(asleep);
+    expect(s.wakes).toEqual([{ at: T0, source: "request" }]);
+    // The first write failed (say the API server was down): nothing changed, so it is asked again.
+    s.timers.advance(4_000);
+    expect(s.wakes).toEqual([
+      { at: T0, source: "request" },
+      { at: T0, source: "request" },
+    ]);
+    s.timers.advance(5_000);
+    expect(s.wakes).toHaveLength(3);
+    // Unpaused but not Ready yet: still asked (harmless: the same activity, a pass that finds nothing to do).
+    s.routes.publish({ ...asleep, asleep: false });
+    s.timers.advance(5_000);
+    expect(s.wakes).toHaveLength(4);
+    // Ready: no more asks, and the held requests are released.
+    s.routes.publish(awake);
+    await s.flush();
+    s.timers.advance(60_000);
+    await s.flush();
+    expect(s.wakes).toHaveLength(4);
+    expect(s.results).toEqual([
+      { kind: "ready", held: true },
+      { kind: "ready", held: true },
+    ]);
+    expect(s.timers.dueTimes()).toEqual([]);
+  });
+
+  it("stops asking for the wake once nobody waits", async () => {
+    const s = setup({ wakeTimeoutMs: 7_000 });
+    s.admit(asleep);
+    s.timers.advance(7_000);
+    await s.flush();
+    expect(s.results).toEqual([expect.objectContaining({ kind: "rejected", outcome: "timeout" })]);
+    expect(s.wakes).toHaveLength(2); // at 0 s and 5 s
+    expect(s.timers.dueTimes()).toEqual([]);
+    s.timers.advance(60_000);
+    expect(s.wakes).toHaveLength(2);
+  });
+
+  describe("a woken cluster that never becomes ready (500 held requests)", () => {
+    const HELD = 500;
+    const TIMEOUT_MS = 12_000;
+
+    async function holdMany(s: ReturnType<typeof setup>, route: ClusterRoute) {
+      const clients = Array.from({ length: HELD }, () => new AbortController());
+      for (const client of clients) s.admit(route, { signal: () => client.signal });
+      expect(s.hold.heldCount("vc-a", "a")).toBe(HELD);
+      expect(s.hold.sizes()).toEqual({ clusters: 1, held: HELD });
+      expect(Math.max(...s.heldReports)).toBe(HELD);
+      // Every client's abort signal has the hold's one listener while it waits.
+      expect(clients.every((c) => getEventListeners(c.signal, "abort").length === 1)).toBe(true);
+      return clients;
+    }
+
+    async function expectDrainedAtTimeout(s: ReturnType<typeof setup>, clients: AbortController[]) {
+      s.timers.advance(TIMEOUT_MS - 1 - (s.clock.now() - T0));
+      await s.flush();
+      expect(s.results).toEqual([]);
+      expect(s.hold.heldCount("vc-a", "a")).toBe(HELD);
+      s.timers.advance(1);
+      await s.flush();
+      expect(s.results).toHaveLength(HELD);
+      for (const result of s.results)
+        expect(result).toEqual({
+          kind: "rejected",
+          outcome: "timeout",
+          status: {
+            code: 504,
+            reason: "Timeout",
+            message: "virtual cluster vc-a/a did not become ready within 12s (--wake-timeout)",
+          },
+        });
+      // Nothing is left behind: no waiter, no abort listener, and (after the probe loop notices) no timer.
+      expect(s.hold.heldCount("vc-a", "a")).toBe(0);
+      expect(s.hold.sizes()).toEqual({ clusters: 1, held: 0 });
+      expect(s.heldReports.at(-1)).toBe(0);
+      expect(clients.every((c) => getEventListeners(c.signal, "abort").length === 0)).toBe(true);
+      s.timers.advance(1_000);
+      await s.flush();
+      expect(s.timers.dueTimes()).toEqual([]);
+      // A client that goes away afterwards changes nothing.
+      for (const client of clients) client.abort();
+      await s.flush();
+      expect(s.results).toHaveLength(HELD);
+    }
+
+    it("control plane never Ready: one wake (asked again every 5 s), every request 504 at the timeout, nothing left", async () => {
+      const s = setup({ wakeTimeoutMs: TIMEOUT_MS });
+      const clients = await holdMany(s, asleep);
+      await expectDrainedAtTimeout(s, clients);
+      // One wake decision, asked at 0 s and again at 5 s and 10 s, always with the first request's time.
+      expect(s.wakes).toEqual(Array(3).fill({ at: T0, source: "request" }));
+      expect(s.probes).toEqual([]);
+      // The next request starts over: a new wake.
+      s.admit(asleep);
+      expect(s.wakes).toHaveLength(4);
+    });
+
+    it("Ready by watch but /readyz never answers: probed until the timeout, every request 504, nothing left", async () => {
+      const s = setup({ wakeTimeoutMs: TIMEOUT_MS, probe: async () => false });
+      const clients = await holdMany(s, asleep);
+      s.timers.advance(3_000);
+      s.routes.publish(awake);
+      for (let t = 0; t < 20; t++) {
+        s.timers.advance(100);
+        await s.flush();
+      }
+      expect(s.probes.length).toBeGreaterThan(10);
+      await expectDrainedAtTimeout(s, clients);
+      const probesAtTimeout = s.probes.length;
+      s.timers.advance(10_000);
+      await s.flush();
+      expect(s.probes).toHaveLength(probesAtTimeout);
     });
   });
 });

@@ -100,6 +100,7 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
       agentNamespace: "slumber",
       wakeTimeoutMs: 10_000,
       maxHeld: 1000,
+      wakeRetryMs: 500,
     });
     proxyCa = kube.secrets.get("slumber/slumber-proxy-tls")?.["ca.crt"]?.toString() ?? "";
     observer.transitions.length = 0;
@@ -146,6 +147,44 @@ describe("wake proxy (in-memory cluster, real sockets)", () => {
     const text = await metrics.metricsText();
     expect(text).toMatch(/slumber_proxy_requests_total\{namespace="vc-a",name="a",outcome="held"\} 20/);
     expect(text).toMatch(/slumber_proxy_requests_total\{namespace="vc-a",name="a",outcome="forwarded"\} 20/);
+    await agent.close();
+  });
+
+  it("asks again for a wake whose write failed (API server down), and the held request completes before any full pass", async () => {
+    // The agent's next full pass is 30 s away; the wake's first write times out.
+    kube.failNext("patch", "timeout", (ref) => ref.namespace === "vc-a");
+    const errorsBefore = observer.apiErrors.length;
+    const agent = client(pkiA);
+    const answer = request(url("/vcluster/vc-a/a/api/v1/namespaces"), { dispatcher: agent });
+    await expect.poll(() => observer.apiErrors.length, { timeout: 2_000 }).toBeGreaterThan(errorsBefore);
+    expect(plane("vc-a", "a").replicas).toBe(0);
+    await becomeReady("vc-a", "a");
+    expect((await answer).statusCode).toBe(200);
+    expect(observer.transitions.filter((t) => t.key === "vcluster/vc-a/a" && t.to === "awake")).toHaveLength(
+      1,
+    );
+    await agent.close();
+  });
+
+  it("answers 503 with Retry-After, not 401, when the cluster's Secret cannot be read yet (API server down), and does not wake", async () => {
+    kube.secretsUnreachable();
+    const agent = client(pkiA);
+    const refused = await request(url("/vcluster/vc-a/a/api/v1/namespaces"), { dispatcher: agent });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers["retry-after"]).toMatch(/^\d+$/);
+    expect(await refused.body.json()).toMatchObject({
+      kind: "Status",
+      code: 503,
+      reason: "ServiceUnavailable",
+      message: expect.stringContaining("Secret vc-a/a-certs"),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(plane("vc-a", "a").replicas).toBe(0);
+    // Back: the same request is held, wakes the cluster and is answered.
+    kube.secretsReachable();
+    const answer = request(url("/vcluster/vc-a/a/api/v1/namespaces"), { dispatcher: agent });
+    await becomeReady("vc-a", "a");
+    expect((await answer).statusCode).toBe(200);
     await agent.close();
   });
 
