@@ -517,7 +517,9 @@ async function startSlumber(id: Identity, config: string): Promise<{ agent: Agen
   writeFileSync(configFile, config);
   const metricsPort = await freePort();
   const started = Date.now();
+  // As the image and the `slumber` executable run it (Dockerfile, src/cli/main.ts).
   const agent = startProcess("slumber", process.execPath, [
+    "--max-semi-space-size=1",
     agentMain,
     "run",
     "--kubeconfig",
