@@ -33,42 +33,58 @@ export class TargetLocks {
 
 /**
  * Targets waiting for a pass, each at most once however often it is enqueued (a burst of watch events is
- * one pass). Drained in order, one target at a time, by `process`.
+ * one pass). Drained in order by up to `concurrency` workers: at a schedule instant a thousand targets come
+ * due at once, and one at a time their sleeps would queue behind each other's API round trips. Two passes
+ * of one target never overlap: `process` takes the target's lock.
  */
 export class WorkQueue {
   private readonly keys = new Set<string>();
-  private draining: Promise<void> | null = null;
+  private readonly workers = new Set<Promise<void>>();
   private open = false;
 
-  constructor(private readonly process: (ref: TargetRef) => Promise<unknown>) {}
+  constructor(
+    private readonly process: (ref: TargetRef) => Promise<unknown>,
+    private readonly concurrency = 1,
+  ) {}
 
   start(): void {
     this.open = true;
   }
 
-  /** Stops taking work and waits for the pass in progress. */
+  /** Stops taking work and waits for the passes in progress. */
   async stop(): Promise<void> {
     this.open = false;
     this.keys.clear();
-    await this.draining;
+    await this.idle();
   }
 
   add(ref: TargetRef): void {
     if (!this.open) return;
     this.keys.add(targetKey(ref));
-    if (!this.draining) this.draining = this.drain().finally(() => (this.draining = null));
+    this.spawn();
   }
 
   /** Resolves once nothing is queued or running. */
   async idle(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.workers.size > 0) await Promise.all(this.workers);
   }
 
   get size(): number {
     return this.keys.size;
   }
 
-  private async drain(): Promise<void> {
+  /** One more worker, when there is work for it and room. */
+  private spawn(): void {
+    if (this.workers.size >= this.concurrency || this.keys.size === 0 || !this.open) return;
+    const worker: Promise<void> = this.work().finally(() => {
+      this.workers.delete(worker);
+      // Added after this worker last looked, while every worker was busy: not stranded.
+      this.spawn();
+    });
+    this.workers.add(worker);
+  }
+
+  private async work(): Promise<void> {
     while (this.keys.size > 0 && this.open) {
       const [key] = this.keys;
       if (key === undefined) break;

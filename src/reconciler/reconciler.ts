@@ -57,7 +57,7 @@ const MAX_CONFLICT_RETRIES = 3;
  * failing cannot loop without end.
  */
 const MAX_ROUNDS_PER_PASS = 100;
-/** Targets reconciled concurrently in a full pass. */
+/** Targets reconciled concurrently, in a full pass and from the queue. */
 const PASS_CONCURRENCY = 8;
 /** Writes of one namespace's wave in flight at once (each guarded by its workload's resourceVersion). */
 const WAVE_CONCURRENCY = 8;
@@ -72,7 +72,7 @@ export class Reconciler implements WakePort {
   private readonly memory = new TargetMemory();
   private readonly effects: StepEffects;
   private readonly locks = new TargetLocks();
-  private readonly queue = new WorkQueue((ref) => this.reconcileTarget(ref));
+  private readonly queue = new WorkQueue((ref) => this.reconcileTarget(ref), PASS_CONCURRENCY);
   private readonly timers: TransitionTimers;
   private readonly resync: Resync;
   /** Virtual clusters by host namespace, managed or not: a Namespace change may make one a target. */

@@ -132,7 +132,10 @@ export class FakeKube implements KubeClient {
     };
   }
 
-  /** The N-th write from now (1-based) throws SimulatedCrash without being applied; earlier writes stay applied. */
+  /**
+   * The N-th write from now (1-based) and every later one throw SimulatedCrash without being applied (the
+   * agent died there); earlier writes stay applied. `revive()` is the agent restarted.
+   */
   crashAfterWrites(n: number): void {
     this.crashAtWrite = n;
     this.writeCount = 0;
@@ -519,10 +522,14 @@ export class FakeKube implements KubeClient {
   private countWrite(object: string): void {
     if (this.crashAtWrite === null) return;
     this.writeCount++;
-    if (this.writeCount === this.crashAtWrite) {
-      this.crashAtWrite = null;
+    // The process is dead from the N-th write on: writes of the same wave still in flight fail too.
+    if (this.writeCount >= this.crashAtWrite)
       throw new SimulatedCrash(`crash before write #${this.writeCount} (${object})`);
-    }
+  }
+
+  /** A new agent process over the state the crashed one left: writes go through again. */
+  revive(): void {
+    this.crashAtWrite = null;
   }
 
   private target(ref: ObjectRef): {

@@ -141,6 +141,7 @@ describe.each<Kind>(["namespace", "vcluster"])("fault injection: %s target", (ki
       const kube = seed(kind);
       kube.crashAfterWrites(n);
       const crashed = await runAgent(kube, SLEEP_AT, 1);
+      kube.revive();
       const restarted = await runAgent(kube, SLEEP_AT);
       expect(snapshot(kube), `stopped before write ${n} of ${writes}`).toEqual(ref.asleep);
       expect(count([...crashed, ...restarted], "asleep"), `stopped before write ${n}`).toBe(1);
@@ -166,6 +167,7 @@ describe.each<Kind>(["namespace", "vcluster"])("fault injection: %s target", (ki
       const kube = await asleep();
       kube.crashAfterWrites(n);
       const crashed = await runAgent(kube, WAKE_AT, 1);
+      kube.revive();
       const restarted = await runAgent(kube, WAKE_AT);
       expect(snapshot(kube), `stopped before write ${n} of ${writes}`).toEqual(ref.awake);
       expect(count([...crashed, ...restarted], "awake"), `stopped before write ${n}`).toBe(1);

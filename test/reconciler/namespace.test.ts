@@ -152,6 +152,7 @@ describe("namespace targets", () => {
       h.clock.ms = T0 + HOUR;
       h.kube.crashAfterWrites(n);
       await h.reconciler.reconcileAll();
+      h.kube.revive(); // the agent restarted
       const restarted = harness({}, h.kube);
       restarted.clock.ms = h.clock.ms;
       await restarted.reconciler.reconcileAll();
@@ -160,6 +161,7 @@ describe("namespace targets", () => {
       wake(restarted);
       restarted.kube.crashAfterWrites(2);
       await restarted.reconciler.reconcileAll();
+      restarted.kube.revive(); // restarted once more
       await restarted.reconciler.reconcileAll();
       expect(h.kube.workload("team", "Deployment", "web").replicas, `crash at ${n}`).toBe(3);
       expect(h.kube.workload("team", "StatefulSet", "db").replicas, `crash at ${n}`).toBe(1);

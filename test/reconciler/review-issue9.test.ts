@@ -28,7 +28,7 @@ class DyingKube extends FakeKube {
   dieAfter(n: number): void {
     this.budget = n;
   }
-  revive(): void {
+  override revive(): void {
     this.budget = null;
   }
   private spend(what: string): void {

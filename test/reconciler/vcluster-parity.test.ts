@@ -181,6 +181,7 @@ describe("issue 6 item 7: a GitOps revert of a paused vcluster is undone with an
     h.kube.crashAfterWrites(2); // the record is written, the process dies before replicas 0
     await h.reconciler.reconcileAll();
     expect(h.kube.controlPlane("vc-a", "a")).toMatchObject({ replicas: 2 });
+    h.kube.revive(); // the agent restarted
     const restarted = harness({}, h.kube);
     restarted.clock.ms = h.clock.ms + 5_000;
     await restarted.reconciler.reconcileAll();

@@ -332,6 +332,7 @@ describe("vcluster targets", () => {
       await expect(h.reconciler.reconcileAll()).resolves.toBeUndefined();
       expect(h.kube.writes).toHaveLength(n - 1);
       // a restarted agent: a new reconciler over the state the crashed one left
+      h.kube.revive(); // the agent restarted
       const restarted = harness({}, h.kube);
       restarted.clock.ms = h.clock.ms;
       await restarted.reconciler.reconcileAll();
