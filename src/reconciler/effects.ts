@@ -62,11 +62,12 @@ export class StepEffects {
       memory.clearReport(key, workloadTopic(step));
     const regarding = step.action === "patch" ? step.ref : recordRef(e);
     const special = EVENT_FOR[step.purpose];
-    if (special) await this.event(e, { ...special, note: step.note, regarding });
+    // Events are best effort (event() reports its own failure): not awaited, the next write need not wait.
+    if (special) void this.event(e, { ...special, note: step.note, regarding });
     if (step.purpose === "record") {
       observer.transition(e.ref, "asleep", sleepReasonOf(e));
       memory.pendingWakes.delete(key);
-      await this.event(e, {
+      void this.event(e, {
         reason: "Sleeping",
         action: "Sleep",
         type: "Normal",
@@ -79,7 +80,7 @@ export class StepEffects {
       observer.transition(e.ref, "awake", e.decision.state === "awake" ? e.decision.wakeReason : "unmanaged");
       memory.pendingWakes.set(key, clock.now());
       observer.wakeStarted?.(e.ref);
-      await this.event(e, {
+      void this.event(e, {
         reason: "Woken",
         action: "Wake",
         type: "Normal",

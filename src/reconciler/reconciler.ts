@@ -58,7 +58,7 @@ const MAX_CONFLICT_RETRIES = 3;
  */
 const MAX_ROUNDS_PER_PASS = 100;
 /** Targets reconciled concurrently, in a full pass and from the queue. */
-const PASS_CONCURRENCY = 8;
+const PASS_CONCURRENCY = 16;
 /** Writes of one namespace's wave in flight at once (each guarded by its workload's resourceVersion). */
 const WAVE_CONCURRENCY = 8;
 
