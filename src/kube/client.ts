@@ -656,12 +656,14 @@ export class ApiServerKubeClient implements KubeClient {
     const synced = new Promise<void>((resolve) => {
       markSynced = resolve;
     });
-    const restart = (err: unknown) => {
+    const restart = (err: unknown, events = 1) => {
       if (stopped) return;
       // The API server ends watches after its request timeout, and a quiet one times out here: resume.
+      // One that ended without a single event is not resumed at once: a server doing that would be spun on.
       const quiet = !err || (err instanceof Error && err.name === "TimeoutError");
       if (quiet) {
-        timer = setTimeout(() => void follow(), 0);
+        timer = setTimeout(() => void follow(), events > 0 ? 0 : backoffMs);
+        if (events === 0) backoffMs = Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS);
         return;
       }
       const gone = (err as { statusCode?: number }).statusCode === 410;
@@ -671,7 +673,9 @@ export class ApiServerKubeClient implements KubeClient {
           "secret watch stopped; restarting",
         );
       resourceVersion = undefined;
-      timer = setTimeout(() => void begin(), gone ? 0 : backoffMs);
+      // 410 Gone: read again at once, but not in a loop (after an API server restart its watch cache
+      // can answer 410 to every watch for a while).
+      timer = setTimeout(() => void begin(), gone && events > 0 ? 0 : backoffMs);
       backoffMs = Math.min(backoffMs * 2, INFORMER_BACKOFF_MAX_MS);
     };
     // A read, then a watch from that version: only `get` and `watch` on one name, never a list of Secrets.
@@ -679,7 +683,9 @@ export class ApiServerKubeClient implements KubeClient {
       if (stopped) return;
       try {
         const secret = await this.core.readNamespacedSecret({ namespace, name });
-        resourceVersion = secret.metadata?.resourceVersion;
+        // Watched from "now", not from the object's own version: an unchanged Secret's version can be older
+        // than an API server's watch cache (after a restart), and every watch from it would be 410 Gone.
+        resourceVersion = undefined;
         onChange(decodeSecret(secret));
       } catch (err) {
         if (!(err instanceof ApiException && err.code === 404)) {
@@ -699,16 +705,27 @@ export class ApiServerKubeClient implements KubeClient {
         const watch = new Watch(this.kubeConfig);
         // Bookmarks (about once a minute) keep a quiet watch alive past client-node's inactivity timeout.
         (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 5 * 60_000;
+        let events = 0;
+        /** An ERROR event (410 Gone: the version is too old) ends the watch: it must be read again. */
+        let streamError: unknown = null;
         abort = await watch.watch(
           `/api/v1/namespaces/${namespace}/secrets`,
           { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
           (phase: string, obj: V1Secret) => {
+            if (phase === "ERROR") {
+              const status = obj as unknown as { code?: number; message?: string };
+              streamError = Object.assign(new Error(status.message ?? "watch error"), {
+                statusCode: status.code,
+              });
+              return;
+            }
+            events++;
             backoffMs = INFORMER_BACKOFF_MIN_MS;
             resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
             if (phase === "ADDED" || phase === "MODIFIED") onChange(decodeSecret(obj));
             else if (phase === "DELETED") onChange(null);
           },
-          (err: unknown) => restart(err),
+          (err: unknown) => restart(err ?? streamError, events),
         );
       } catch (err) {
         restart(err);

@@ -121,8 +121,10 @@ export class Informer {
     let backoffMs = this.o.backoffMinMs;
     while (!this.stopped) {
       let failure: unknown = null;
+      let listedNow = false;
       try {
         if (this.resourceVersion === null) {
+          listedNow = true;
           const listed = await this.relist();
           if (listed === "absent") {
             this.healthy = true;
@@ -137,6 +139,12 @@ export class Informer {
         if (end.kind === "expired") {
           this.o.logger.info({ informer: this.o.kind }, "watch expired (410); relisting");
           this.resourceVersion = null;
+          // Expired right after a fresh LIST (an API server whose watch cache is still starting after a
+          // restart answers that way for a while): back off, or LIST and WATCH would spin.
+          if (listedNow) {
+            await this.sleep(backoffMs);
+            backoffMs = Math.min(backoffMs * 2, this.o.backoffMaxMs);
+          }
           continue;
         }
         // A watch that delivered anything worked: whatever ended it, the next wait starts from the first step.
@@ -152,6 +160,10 @@ export class Informer {
       if (failure === null || this.stopped) continue;
       if (statusCode(failure) === 410) {
         this.resourceVersion = null;
+        if (listedNow) {
+          await this.sleep(backoffMs);
+          backoffMs = Math.min(backoffMs * 2, this.o.backoffMaxMs);
+        }
         continue;
       }
       this.healthy = false;
