@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { AppsV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { runPool } from "../src/reconciler/queue.js";
+import { runPool } from "../src/pool.js";
 import { benchReconcile } from "./bench-reconcile.js";
 
 const run = promisify(execFile);

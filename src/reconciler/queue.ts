@@ -1,5 +1,5 @@
-// When passes run, and never two at once for one target: a de-duplicating work queue drained one target
-// at a time, per-target locks shared by queued, full and on-demand passes, and a bounded worker pool.
+// When passes run, and never two at once for one target: a de-duplicating work queue drained by a few
+// workers, and per-target locks shared by queued, full and on-demand passes.
 import { type TargetRef, targetKey } from "../targets/types.js";
 
 /** One pass at a time per target: a watch-triggered pass and a full pass must not both act on it. */
@@ -93,20 +93,4 @@ export class WorkQueue {
       await this.process({ kind: kind as TargetRef["kind"], namespace: namespace ?? "", name: name ?? "" });
     }
   }
-}
-
-/** Runs `run` over `items` with at most `concurrency` at once; `run` must not throw. */
-export async function runPool<T>(
-  items: readonly T[],
-  concurrency: number,
-  run: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await run(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

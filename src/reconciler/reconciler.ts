@@ -21,6 +21,7 @@ import {
 import type { Logger } from "../log.js";
 import { Annotations } from "../policy/annotations.js";
 import type { PolicyError } from "../policy/types.js";
+import { runPool } from "../pool.js";
 import type { ActivitySource, ClusterRef, WakePort } from "../proxy/port.js";
 import { planLastActivity } from "../targets/activity.js";
 import { formatTimestamp, parseTimestamp } from "../targets/bookkeeping.js";
@@ -33,7 +34,7 @@ import { StepEffects } from "./effects.js";
 import { type Evaluated, evaluateNamespace, evaluateVcluster, unmanagedBecause, viewOf } from "./evaluate.js";
 import { TargetMemory } from "./memory.js";
 import type { ReconcileObserver } from "./observer.js";
-import { runPool, TargetLocks, WorkQueue } from "./queue.js";
+import { TargetLocks, WorkQueue } from "./queue.js";
 import { RouteTable, routeOf } from "./routes.js";
 import { type Next, nextStep, type Signals } from "./rules.js";
 import { Resync, systemTimers, type Timers, TransitionTimers } from "./timers.js";

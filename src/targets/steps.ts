@@ -2,6 +2,7 @@
 // current objects and return the next missing write; applyStep performs it. Because each plan starts
 // from what is on the server, a crash between two writes is finished by the next pass.
 import type { KubeClient, ObjectMeta, ObjectPatch, ObjectRef } from "../kube/types.js";
+import { runPool } from "../pool.js";
 
 export type StepPurpose =
   /** Write the sleep record (before any replica changes). */
@@ -35,11 +36,7 @@ export async function applyStep(kube: KubeClient, step: Step): Promise<ObjectMet
     // One step for all pods: re-reading the target between single deletions cost a pass O(pods) reads.
     // Each delete is idempotent (a gone pod is no error), so a crash part-way is finished next pass; a few
     // at once, as a vcluster with many synced pods would otherwise sleep one round trip per pod.
-    let next = 0;
-    const worker = async () => {
-      while (next < step.names.length) await kube.deletePod(step.namespace, step.names[next++] as string);
-    };
-    await Promise.all(Array.from({ length: Math.min(POD_DELETE_CONCURRENCY, step.names.length) }, worker));
+    await runPool(step.names, POD_DELETE_CONCURRENCY, (name) => kube.deletePod(step.namespace, name));
     return null;
   }
   return kube.patch(step.ref, step.patch);
