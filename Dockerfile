@@ -22,5 +22,6 @@ COPY --from=build /src/dist ./dist
 # Numeric, so Kubernetes can verify runAsNonRoot without resolving a name; matches the Deployment's runAsUser.
 USER 10001:10001
 EXPOSE 8080 8443
-# A 1 MiB young generation: about 30 MB less RSS at rest (README, "What the agent reads, and what it keeps").
-ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/cli/main.js", "run"]
+# A 1 MiB young generation and V8's optimize-for-size mode (GC keeps the heap near what is live instead of growing it
+# during a burst of reads and keeping the pages): README, "What the agent reads, and what it keeps".
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "/app/dist/cli/main.js", "run"]

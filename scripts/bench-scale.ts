@@ -520,6 +520,7 @@ async function startSlumber(id: Identity, config: string): Promise<{ agent: Agen
   // As the image and the `slumber` executable run it (Dockerfile, src/cli/main.ts).
   const agent = startProcess("slumber", process.execPath, [
     "--max-semi-space-size=1",
+    "--optimize-for-size",
     agentMain,
     "run",
     "--kubeconfig",

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size
 // The `slumber` executable (package.json bin): runs the command line and exits with its code.
 import { runCli } from "./program.js";
 

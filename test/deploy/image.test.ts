@@ -55,7 +55,13 @@ describe("Dockerfile", () => {
       `runAsUser: ${uid}`,
     );
     const entrypoint = JSON.parse(instructions.find((i) => i.op === "ENTRYPOINT")!.args) as string[];
-    expect(entrypoint).toEqual(["node", "--max-semi-space-size=1", "/app/dist/cli/main.js", "run"]);
+    expect(entrypoint).toEqual([
+      "node",
+      "--max-semi-space-size=1",
+      "--optimize-for-size",
+      "/app/dist/cli/main.js",
+      "run",
+    ]);
   });
 
   it("copies only files that exist and are in the build context", () => {
