@@ -8,11 +8,19 @@ import {
   V1MicroTime,
 } from "@kubernetes/client-node";
 import type { LeaseRecord, LeaseStore, StoredLease } from "../leader/election.js";
-import { networkDetail } from "./client.js";
+import { makeApiClient, networkDetail } from "./client.js";
 import { KubeError } from "./types.js";
 
 /** The Lease every replica of one installation competes for. */
 export const LEASE_NAME = "slumber";
+
+/**
+ * How long one Lease request may take. An attempt is a get and a create or update; two of these fit in the
+ * election's renew deadline (10 s), like client-go, which bounds a renew by that deadline. Without it a hung
+ * API server held the attempt for undici's 300 s: writes stopped at the deadline (isLeader checks the
+ * clock) but the loss was noticed, logged and acted on (exit 1) only minutes later.
+ */
+export const LEASE_REQUEST_TIMEOUT_MS = 5_000;
 
 /** client-node 2.x hands MicroTime back as the string it received (its serializer does not know the type). */
 function millis(value: unknown): number {
@@ -53,8 +61,9 @@ export class ApiServerLeaseStore implements LeaseStore {
     kubeConfig: KubeConfig,
     private readonly namespace: string,
     private readonly name: string = LEASE_NAME,
+    timeoutMs: number = LEASE_REQUEST_TIMEOUT_MS,
   ) {
-    this.api = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.api = makeApiClient(kubeConfig, CoordinationV1Api, timeoutMs);
     this.description = `${namespace}/${name}`;
   }
 

@@ -1,6 +1,8 @@
 import { V1MicroTime } from "@kubernetes/client-node";
-import { describe, expect, it } from "vitest";
-import { leaseRecord } from "../../src/kube/lease.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { ApiServerLeaseStore, LEASE_REQUEST_TIMEOUT_MS, leaseRecord } from "../../src/kube/lease.js";
+import { KubeError } from "../../src/kube/types.js";
+import { type FakeHttpApi, json, startFakeHttpApi } from "../fakes/http.js";
 
 describe("leaseRecord (a coordination.k8s.io Lease as the election sees it)", () => {
   it("reads MicroTime as client-node 2.x hands it back: the string the API server sent", () => {
@@ -43,5 +45,38 @@ describe("leaseRecord (a coordination.k8s.io Lease as the election sees it)", ()
     expect(JSON.stringify({ t: new V1MicroTime(Date.parse("2026-11-28T15:30:01.123Z")) })).toBe(
       '{"t":"2026-11-28T15:30:01.123000Z"}',
     );
+  });
+});
+
+describe("ApiServerLeaseStore against a hung API server", () => {
+  let api: FakeHttpApi | undefined;
+  afterEach(async () => {
+    await api?.close();
+    api = undefined;
+  });
+
+  it("gives up on a request after its timeout, with a KubeError naming the Lease, so a renew fits the deadline", async () => {
+    // Never answers reads; answers nothing else either (the store only reads here).
+    api = await startFakeHttpApi(() => {});
+    const store = new ApiServerLeaseStore(api.kubeConfig, "slumber", "slumber", 200);
+    const started = performance.now();
+    const err = await store.get().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const ms = performance.now() - started;
+    expect(err).toBeInstanceOf(KubeError);
+    expect((err as KubeError).message).toContain("Lease slumber/slumber");
+    expect(ms).toBeGreaterThanOrEqual(150);
+    expect(ms).toBeLessThan(2_200);
+    expect(api.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "GET /apis/coordination.k8s.io/v1/namespaces/slumber/leases/slumber",
+    ]);
+  });
+
+  it("still answers normally: 404 is no Lease, and the default timeout lets two requests fit the 10 s renew deadline", async () => {
+    api = await startFakeHttpApi((_req, res) => json(res, 404, { kind: "Status", code: 404 }));
+    await expect(new ApiServerLeaseStore(api.kubeConfig, "slumber").get()).resolves.toBeNull();
+    expect(2 * LEASE_REQUEST_TIMEOUT_MS).toBeLessThanOrEqual(10_000);
   });
 });
