@@ -36,6 +36,8 @@ export interface ProxyHandlerDeps {
   logger: Logger;
   baseDomain: string | undefined;
   wakeTimeoutMs: number;
+  /** `--max-held`: also bounds the requests waiting for the agent's first pass. */
+  maxHeld: number;
 }
 
 export function buildProxyHandler(deps: ProxyHandlerDeps): Handler {
@@ -44,7 +46,7 @@ export function buildProxyHandler(deps: ProxyHandlerDeps): Handler {
   h = withDiscovery(h, { cache: deps.discovery, hold: deps.hold }); // /api, /apis, /version from memory during a wake
   h = withActivity(h, deps); // counts as use unless ignored; at most one report a minute per cluster
   h = withCredentials(h, deps); // 401 before anything can wake the cluster
-  h = withRouting(h, { ...deps, startupWaitMs: deps.wakeTimeoutMs }); // /vcluster/NS/NAME/... or NAME.NS.BASE → a managed cluster, else 404 (waits for the first pass)
+  h = withRouting(h, { ...deps, startupWaitMs: deps.wakeTimeoutMs, startupMaxWaiting: deps.maxHeld }); // /vcluster/NS/NAME/... or NAME.NS.BASE → a managed cluster, else 404 (waits for the first pass)
   h = withErrors(h, deps); // last resort: 500 with a Status body
   return h;
 }

@@ -138,6 +138,7 @@ export async function startWakeProxy(options: WakeProxyOptions): Promise<WakePro
     logger: log,
     baseDomain: options.baseDomain,
     wakeTimeoutMs: options.wakeTimeoutMs,
+    maxHeld: options.maxHeld,
   });
   server = await startProxyServer({
     port: options.port,

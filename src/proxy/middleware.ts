@@ -10,7 +10,7 @@ import { authenticate, type VerifiedTokens } from "./credentials.js";
 import { DiscoveryCache } from "./discovery.js";
 import { type Exchange, type Handler, reply } from "./exchange.js";
 import { SESSION_ACTIVITY_INTERVAL_MS, type Upstreams, upstreamHeaders } from "./forward.js";
-import type { WakeHold } from "./hold.js";
+import { RETRY_AFTER_SECONDS, type WakeHold } from "./hold.js";
 import { type RouteSource, routeKey, type WakePort } from "./port.js";
 import { parseTarget } from "./route.js";
 import { badGateway, notFound, type ProxyStatus, unavailable } from "./status.js";
@@ -228,7 +228,13 @@ export function withCredentials(
  */
 export function withRouting(
   next: Handler,
-  deps: { routes: RouteSource; baseDomain: string | undefined; startupWaitMs?: number },
+  deps: {
+    routes: RouteSource;
+    baseDomain: string | undefined;
+    startupWaitMs?: number;
+    /** Requests that may wait for the first pass at once (`--max-held`); past it, 503 with Retry-After. */
+    startupMaxWaiting?: number;
+  },
 ): Handler {
   // One reaction on `complete` for every request that waits for it. A Promise.race per request left one
   // reaction each on that promise until the first pass is done, which may be never (the API server is
@@ -257,6 +263,17 @@ export function withRouting(
     if ("code" in target) return reply(exchange, target);
     let route = deps.routes.get(target.namespace, target.name);
     if (!route && !deps.routes.isComplete()) {
+      // Bounded like the requests held for a waking cluster: an agent whose first pass cannot finish (API
+      // server down at start) must not keep an unbounded number of requests and sockets open.
+      const limit = deps.startupMaxWaiting ?? 1000;
+      if (waiting.size >= limit)
+        return reply(
+          exchange,
+          unavailable(
+            `the wake proxy is starting (its first pass over the virtual clusters is not done) and ${limit} requests are already waiting; retry`,
+            RETRY_AFTER_SECONDS,
+          ),
+        );
       await untilComplete(deps.startupWaitMs ?? 60_000);
       route = deps.routes.get(target.namespace, target.name);
     }

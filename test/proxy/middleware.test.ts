@@ -129,6 +129,31 @@ describe("withRouting", () => {
     expect(late.sent.status).toBe(404);
   });
 
+  it("lets at most startupMaxWaiting requests wait for the first pass; the next gets 503 with Retry-After", async () => {
+    const routes = new RouteTable();
+    const { next, seen } = stub();
+    const h = withRouting(next, { routes, baseDomain: undefined, startupWaitMs: 5_000, startupMaxWaiting: 2 });
+    const first = h(exchange("/vcluster/vc-a/a/api").ex);
+    const second = h(exchange("/vcluster/vc-a/a/api").ex);
+    const third = exchange("/vcluster/vc-a/a/api");
+    await h(third.ex);
+    expect(third.sent.status).toBe(503);
+    expect(third.sent.headers?.["retry-after"] ?? third.sent.headers?.["Retry-After"]).toBe("5");
+    expect(JSON.parse(third.sent.body)).toMatchObject({
+      kind: "Status",
+      reason: "ServiceUnavailable",
+      message: expect.stringContaining("first pass"),
+    });
+    expect(seen).toHaveLength(0);
+    routes.publish(awake);
+    routes.setComplete();
+    await Promise.all([first, second]);
+    expect(seen).toHaveLength(2);
+    // Once the first pass is done nothing waits, so nothing is refused for waiting.
+    await Promise.all([1, 2, 3].map(() => h(exchange("/vcluster/vc-a/a/api").ex)));
+    expect(seen).toHaveLength(5);
+  });
+
   it("gives up waiting for a first pass after startupWaitMs", async () => {
     const { next } = stub();
     const h = withRouting(next, { routes: new RouteTable(), baseDomain: undefined, startupWaitMs: 30 });
