@@ -132,7 +132,12 @@ describe("withRouting", () => {
   it("lets at most startupMaxWaiting requests wait for the first pass; the next gets 503 with Retry-After", async () => {
     const routes = new RouteTable();
     const { next, seen } = stub();
-    const h = withRouting(next, { routes, baseDomain: undefined, startupWaitMs: 5_000, startupMaxWaiting: 2 });
+    const h = withRouting(next, {
+      routes,
+      baseDomain: undefined,
+      startupWaitMs: 5_000,
+      startupMaxWaiting: 2,
+    });
     const first = h(exchange("/vcluster/vc-a/a/api").ex);
     const second = h(exchange("/vcluster/vc-a/a/api").ex);
     const third = exchange("/vcluster/vc-a/a/api");
