@@ -111,6 +111,16 @@ export function operationsDashboard(options: DashboardOptions): DashboardBuilder
       }),
     )
     .withPanel(
+      panel(new TimeSeries(), {
+        title: "Requests held by the wake proxy",
+        description:
+          "Requests waiting for a virtual cluster to wake, per cluster. Past --max-held (1000) the proxy answers 503 with Retry-After; a cluster that stays here longer than --wake-timeout is not waking.",
+        width: 12,
+        height: 8,
+        queries: [{ expr: q.proxyHeld, legend: "{{namespace}}/{{name}}" }],
+      }),
+    )
+    .withPanel(
       panel(new TimeSeries().unit("s"), {
         title: "Reconcile pass duration p50 / p95",
         description: "How long one full pass over every target takes, per agent.",
@@ -127,7 +137,7 @@ export function operationsDashboard(options: DashboardOptions): DashboardBuilder
         title: "API errors per minute",
         description:
           "Failed calls to the Kubernetes API server by operation and HTTP status (0: no response); Slumber retries them on the next pass.",
-        width: 24,
+        width: 12,
         height: 8,
         queries: [{ expr: q.apiErrors, legend: "{{operation}} {{code}}" }],
       }),

@@ -91,6 +91,8 @@ export function queries({ currency, teamLabel }: QueryOptions) {
     wakeDurationQuantile: (q: number) =>
       `histogram_quantile(${q}, sum by (le) (increase(slumber_wake_duration_seconds_bucket{cluster=~"$cluster"}[$__range])))`,
     wakesInFlight: `sum(max by (${TARGET}) (slumber_target_waking{${SCOPE}}))`,
+    /** Requests the wake proxy holds now for waking clusters (all agents; a proxy that stopped has none). */
+    proxyHeld: `sum by (cluster, namespace, name) (slumber_proxy_held_requests{${SCOPE}}) > 0`,
     /** Requests per second through the wake proxy, by outcome. */
     proxyOutcomes: `sum by (outcome) (rate(slumber_proxy_requests_total{${SCOPE}}[$__rate_interval]))`,
     policyErrors: `max by (${TARGET}) (slumber_policy_errors{${SCOPE}}) > 0`,
