@@ -15,12 +15,14 @@ import { KubeError } from "./types.js";
 export const LEASE_NAME = "slumber";
 
 /**
- * How long one Lease request may take. An attempt is a get and a create or update; two of these fit in the
- * election's renew deadline (10 s), like client-go, which bounds a renew by that deadline. Without it a hung
- * API server held the attempt for undici's 300 s: writes stopped at the deadline (isLeader checks the
- * clock) but the loss was noticed, logged and acted on (exit 1) only minutes later.
+ * How long one Lease request may take: the election's renew deadline (10 s). A renew counts from when its
+ * attempt was sent, so a request slower than the deadline cannot make its attempt count anyway; a faster
+ * one may use what a slow get left (client-go bounds the whole renew by that deadline too, not each
+ * request by a share of it). Without a timeout a hung API server held the attempt for undici's 300 s:
+ * writes stopped at the deadline (isLeader reads the clock) but the loss was noticed, logged and acted on
+ * (exit 1) only minutes later.
  */
-export const LEASE_REQUEST_TIMEOUT_MS = 5_000;
+export const LEASE_REQUEST_TIMEOUT_MS = 10_000;
 
 /** client-node 2.x hands MicroTime back as the string it received (its serializer does not know the type). */
 function millis(value: unknown): number {

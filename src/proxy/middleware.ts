@@ -240,8 +240,12 @@ export function withRouting(
   // reaction each on that promise until the first pass is done, which may be never (the API server is
   // down at start): memory that grew with every request, answered or not.
   const waiting = new Set<() => void>();
+  // Bounded like the requests held for a waking cluster, so an agent whose first pass cannot finish does
+  // not keep an unbounded number of requests and sockets open. Upgrades (exec, attach, port-forward) are
+  // counted apart: client-go does not retry them, so ordinary requests must not crowd them out.
+  const counts = { plain: 0, upgrade: 0 };
   let following = false;
-  const untilComplete = (ms: number) =>
+  const untilComplete = (ms: number, kind: keyof typeof counts, signal: AbortSignal) =>
     new Promise<void>((resolve) => {
       if (!following) {
         following = true;
@@ -251,11 +255,15 @@ export function withRouting(
       }
       const done = () => {
         clearTimeout(timer);
-        waiting.delete(done);
+        signal.removeEventListener("abort", done);
+        if (waiting.delete(done)) counts[kind]--;
         resolve();
       };
       const timer = setTimeout(done, ms);
       waiting.add(done);
+      counts[kind]++;
+      // A client that went away gives its place back at once, not after --wake-timeout.
+      signal.addEventListener("abort", done, { once: true });
     });
   return async (exchange) => {
     const host = exchange.headers.host ?? (exchange.headers[":authority"] as string | undefined);
@@ -263,18 +271,19 @@ export function withRouting(
     if ("code" in target) return reply(exchange, target);
     let route = deps.routes.get(target.namespace, target.name);
     if (!route && !deps.routes.isComplete()) {
-      // Bounded like the requests held for a waking cluster: an agent whose first pass cannot finish (API
-      // server down at start) must not keep an unbounded number of requests and sockets open.
+      const kind = exchange.upgrade ? "upgrade" : "plain";
       const limit = deps.startupMaxWaiting ?? 1000;
-      if (waiting.size >= limit)
+      if (counts[kind] >= limit)
         return reply(
           exchange,
           unavailable(
-            `the wake proxy is starting (its first pass over the virtual clusters is not done) and ${limit} requests are already waiting; retry`,
+            `the wake proxy is starting (its first pass over the virtual clusters is not done) and ${limit} ${kind === "upgrade" ? "exec, attach or port-forward sessions" : "requests"} are already waiting; retry`,
             RETRY_AFTER_SECONDS,
           ),
         );
-      await untilComplete(deps.startupWaitMs ?? 60_000);
+      if (exchange.signal.aborted) return;
+      await untilComplete(deps.startupWaitMs ?? 60_000, kind, exchange.signal);
+      if (exchange.signal.aborted) return; // nobody to answer
       route = deps.routes.get(target.namespace, target.name);
     }
     if (!route)
