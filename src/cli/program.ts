@@ -389,7 +389,11 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
         "how long the proxy holds a request for a waking cluster before 504",
         "120s",
       )
-      .option("--max-held <count>", "requests held per waking cluster (and waiting for the first pass) before 503 with Retry-After", "1000")
+      .option(
+        "--max-held <count>",
+        "requests held per waking cluster (and waiting for the first pass) before 503 with Retry-After",
+        "1000",
+      )
       .option(
         "--resync <duration>",
         "full re-evaluation interval; bounds how late a time-based transition can be",
