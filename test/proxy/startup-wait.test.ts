@@ -149,7 +149,7 @@ describe("withRouting's bound on requests waiting for the first pass", () => {
     expect(second.sent.status).toBe(503);
     const exec2 = upgrade("/vcluster/vc-a/a/api/v1/namespaces/default/pods/p/exec?command=sh");
     await h(exec2.ex);
-    expect(exec2.written.join("")).toMatch(/^HTTP\/1\.1 503[^]*exec, attach or port-forward sessions/);
+    expect(exec2.written.join("")).toMatch(/^HTTP\/1\.1 503[\s\S]*exec, attach or port-forward sessions/);
     expect(exec1.written).toEqual([]);
     routes.publish(awake);
     routes.setComplete();
