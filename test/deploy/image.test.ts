@@ -62,6 +62,12 @@ describe("Dockerfile", () => {
       "/app/dist/cli/main.js",
       "run",
     ]);
+    // The `slumber` executable and the e2e suite's agent run with the same V8 flags as the image.
+    const shebang = readFileSync(join(repoRoot, "src/cli/main.ts"), "utf8").split("\n")[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${entrypoint.slice(1, 3).join(" ")}`);
+    const harness = readFileSync(join(repoRoot, "test/e2e/harness.ts"), "utf8");
+    const flags = /const AGENT_NODE_FLAGS = (\[[^\]]*\]);/.exec(harness)?.[1];
+    expect(JSON.parse(flags ?? "null")).toEqual(entrypoint.slice(1, 3));
   });
 
   it("copies only files that exist and are in the build context", () => {

@@ -225,11 +225,15 @@ export interface AgentOptions {
   extraArgs?: string[];
 }
 
-/** Starts the built `slumber run` (dist/) as a child process, as the given identity. */
+/** The V8 flags the image runs the agent with (Dockerfile ENTRYPOINT; test/deploy/image.test.ts keeps them equal). */
+const AGENT_NODE_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size"];
+
+/** Starts the built `slumber run` (dist/) as a child process, as the given identity, as the image runs it. */
 export async function startAgent(opts: AgentOptions): Promise<AgentProcess> {
   const metricsPort = await freePort();
   const proxyPort = await freePort();
   const args = [
+    ...AGENT_NODE_FLAGS,
     join(repoRoot, "dist/cli/main.js"),
     "run",
     "--kubeconfig",
