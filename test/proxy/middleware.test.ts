@@ -5,7 +5,7 @@ import { ActivityThrottle } from "../../src/proxy/activity.js";
 import type { CertsSource } from "../../src/proxy/certs.js";
 import { VerifiedTokens } from "../../src/proxy/credentials.js";
 import { DiscoveryCache } from "../../src/proxy/discovery.js";
-import type { ClientResponse, Exchange, Handler } from "../../src/proxy/exchange.js";
+import type { Exchange, Handler } from "../../src/proxy/exchange.js";
 import { WakeHold } from "../../src/proxy/hold.js";
 import {
   type ProxyObserver,
@@ -18,6 +18,7 @@ import {
 } from "../../src/proxy/middleware.js";
 import type { ClusterRoute } from "../../src/proxy/port.js";
 import { RouteTable } from "../../src/reconciler/routes.js";
+import { exchange } from "../fakes/exchange.js";
 import { FakeClock, ManualTimers, T0 } from "../fakes/harness.js";
 
 const silent = pino({ level: "silent" });
@@ -30,52 +31,6 @@ const awake: ClusterRoute = {
   ignoreUserAgents: ["argocd*"],
 };
 const asleep: ClusterRoute = { ...awake, asleep: true, ready: false };
-
-function fakeResponse() {
-  const sent: { status?: number; headers?: Record<string, string | string[]>; body: string } = { body: "" };
-  const res = {
-    headersSent: false,
-    destroyed: false,
-    writableEnded: false,
-    writableFinished: false,
-    writeHead(status: number, headers?: Record<string, string | string[]>) {
-      sent.status = status;
-      sent.headers = headers;
-      res.headersSent = true;
-    },
-    write: (chunk: Buffer) => {
-      sent.body += chunk.toString();
-      return true;
-    },
-    end(chunk?: Buffer | string) {
-      if (chunk) sent.body += chunk.toString();
-      res.writableEnded = true;
-    },
-    destroy() {},
-    on() {},
-    once() {},
-    off() {},
-  };
-  return { res: res as unknown as ClientResponse, sent };
-}
-
-function exchange(url: string, headers: Record<string, string> = {}, extra: Partial<Exchange> = {}) {
-  const { res, sent } = fakeResponse();
-  const ex: Exchange = {
-    method: "GET",
-    url,
-    headers,
-    rawHeaders: Object.entries(headers).flat(),
-    body: null,
-    tlsSocket: undefined,
-    upgrade: null,
-    response: res,
-    signal: new AbortController().signal,
-    startedAt: T0,
-    ...extra,
-  };
-  return { ex, sent };
-}
 
 function stub() {
   const seen: Exchange[] = [];
@@ -127,36 +82,6 @@ describe("withRouting", () => {
     const late = exchange("/vcluster/vc-a/zzz/api");
     await h(late.ex);
     expect(late.sent.status).toBe(404);
-  });
-
-  it("lets at most startupMaxWaiting requests wait for the first pass; the next gets 503 with Retry-After", async () => {
-    const routes = new RouteTable();
-    const { next, seen } = stub();
-    const h = withRouting(next, {
-      routes,
-      baseDomain: undefined,
-      startupWaitMs: 5_000,
-      startupMaxWaiting: 2,
-    });
-    const first = h(exchange("/vcluster/vc-a/a/api").ex);
-    const second = h(exchange("/vcluster/vc-a/a/api").ex);
-    const third = exchange("/vcluster/vc-a/a/api");
-    await h(third.ex);
-    expect(third.sent.status).toBe(503);
-    expect(third.sent.headers?.["retry-after"] ?? third.sent.headers?.["Retry-After"]).toBe("5");
-    expect(JSON.parse(third.sent.body)).toMatchObject({
-      kind: "Status",
-      reason: "ServiceUnavailable",
-      message: expect.stringContaining("first pass"),
-    });
-    expect(seen).toHaveLength(0);
-    routes.publish(awake);
-    routes.setComplete();
-    await Promise.all([first, second]);
-    expect(seen).toHaveLength(2);
-    // Once the first pass is done nothing waits, so nothing is refused for waiting.
-    await Promise.all([1, 2, 3].map(() => h(exchange("/vcluster/vc-a/a/api").ex)));
-    expect(seen).toHaveLength(5);
   });
 
   it("gives up waiting for a first pass after startupWaitMs", async () => {
