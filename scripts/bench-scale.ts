@@ -31,7 +31,8 @@ import { benchReconcile } from "./bench-reconcile.js";
 const run = promisify(execFile);
 /** The repository (this file runs compiled in a scratch dir: bench.sh passes the repo in BENCH_REPO). */
 const repo = process.env.BENCH_REPO ?? resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
-const agentMain = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+/** The agent as shipped: the bundle `npm run build` makes (bench.sh builds it first). */
+const agentMain = join(repo, "dist/cli/main.js");
 
 // ------------------------------------------------------------------------------------------ options
 function option(name: string, fallback: number): number {

@@ -11,6 +11,8 @@ if [ "$#" -gt 0 ] && [[ "$1" == *.ts ]]; then
   script="$1"
   shift
 fi
+# The agent runs as shipped: the bundle in dist/cli/main.js (rolldown.config.mjs).
+npm run -s build
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 npx tsc -p tsconfig.json --outDir "$out" --noEmit false --sourceMap false
