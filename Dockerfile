@@ -23,5 +23,5 @@ COPY --from=build /src/dist/cli ./dist/cli
 USER 10001:10001
 EXPOSE 8080 8443
 # A 1 MiB young generation and V8's optimize-for-size mode (GC keeps the heap near what is live instead of growing it
-# during a burst of reads and keeping the pages): README, "What the agent reads, and what it keeps".
+# during a burst of reads and keeping the pages): README, "Benchmark" (where the memory goes).
 ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "/app/dist/cli/main.js", "run"]
