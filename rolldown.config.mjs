@@ -12,13 +12,10 @@ const BUNDLED = "@kubernetes/client-node";
 export default defineConfig({
   input: "dist/tsc/cli/main.js",
   platform: "node",
-  external: (id, importer) => {
-    if (id.startsWith("node:") || id.startsWith(".") || id.startsWith("/")) return false;
-    if (id === BUNDLED || id.startsWith(`${BUNDLED}/`)) return false;
-    // client-node's own relative imports resolve inside the bundle; its dependencies stay imports.
-    void importer;
-    return true;
-  },
+  // Bare package names are imports at run time, except client-node's; relative paths (ours and client-node's
+  // own files) are bundled, and node: built-ins are left to the platform.
+  external: (id) =>
+    !id.startsWith(".") && !id.startsWith("/") && !id.startsWith("node:") && id !== BUNDLED && !id.startsWith(`${BUNDLED}/`),
   output: {
     file: "dist/cli/main.js",
     format: "esm",

@@ -117,6 +117,18 @@ export class Informer {
     await this.loopDone;
   }
 
+  /**
+   * 410 Gone (the version is too old): LIST again. Right after a fresh LIST (an API server whose watch cache
+   * is still starting after a restart answers that way for a while) back off first, or LIST and WATCH
+   * would spin. Returns the next backoff.
+   */
+  private async relistAfterGone(listedNow: boolean, backoffMs: number): Promise<number> {
+    this.resourceVersion = null;
+    if (!listedNow) return backoffMs;
+    await this.sleep(backoffMs);
+    return Math.min(backoffMs * 2, this.o.backoffMaxMs);
+  }
+
   private async loop(): Promise<void> {
     let backoffMs = this.o.backoffMinMs;
     while (!this.stopped) {
@@ -138,13 +150,7 @@ export class Informer {
         const end = await this.watchOnce();
         if (end.kind === "expired") {
           this.o.logger.info({ informer: this.o.kind }, "watch expired (410); relisting");
-          this.resourceVersion = null;
-          // Expired right after a fresh LIST (an API server whose watch cache is still starting after a
-          // restart answers that way for a while): back off, or LIST and WATCH would spin.
-          if (listedNow) {
-            await this.sleep(backoffMs);
-            backoffMs = Math.min(backoffMs * 2, this.o.backoffMaxMs);
-          }
+          backoffMs = await this.relistAfterGone(listedNow, backoffMs);
           continue;
         }
         // A watch that delivered anything worked: whatever ended it, the next wait starts from the first step.
@@ -159,11 +165,7 @@ export class Informer {
       }
       if (failure === null || this.stopped) continue;
       if (statusCode(failure) === 410) {
-        this.resourceVersion = null;
-        if (listedNow) {
-          await this.sleep(backoffMs);
-          backoffMs = Math.min(backoffMs * 2, this.o.backoffMaxMs);
-        }
+        backoffMs = await this.relistAfterGone(listedNow, backoffMs);
         continue;
       }
       this.healthy = false;

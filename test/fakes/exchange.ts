@@ -1,5 +1,6 @@
 // A proxy Exchange without sockets: a plain request whose answer is recorded (status, headers, body).
 import type { ClientResponse, Exchange } from "../../src/proxy/exchange.js";
+import type { ClusterRoute } from "../../src/proxy/port.js";
 import { T0 } from "./harness.js";
 
 export function fakeResponse() {
@@ -47,3 +48,13 @@ export function exchange(url: string, headers: Record<string, string> = {}, extr
   };
   return { ex, sent };
 }
+
+/** A managed, awake and ready cluster vc-a/a. */
+export const awakeRoute: ClusterRoute = {
+  namespace: "vc-a",
+  name: "a",
+  upstream: "https://a.vc-a.svc:443",
+  asleep: false,
+  ready: true,
+  ignoreUserAgents: [],
+};

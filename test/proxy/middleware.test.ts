@@ -18,18 +18,11 @@ import {
 } from "../../src/proxy/middleware.js";
 import type { ClusterRoute } from "../../src/proxy/port.js";
 import { RouteTable } from "../../src/reconciler/routes.js";
-import { exchange } from "../fakes/exchange.js";
+import { awakeRoute, exchange } from "../fakes/exchange.js";
 import { FakeClock, ManualTimers, T0 } from "../fakes/harness.js";
 
 const silent = pino({ level: "silent" });
-const awake: ClusterRoute = {
-  namespace: "vc-a",
-  name: "a",
-  upstream: "https://a.vc-a.svc:443",
-  asleep: false,
-  ready: true,
-  ignoreUserAgents: ["argocd*"],
-};
+const awake: ClusterRoute = { ...awakeRoute, ignoreUserAgents: ["argocd*"] };
 const asleep: ClusterRoute = { ...awake, asleep: true, ready: false };
 
 function stub() {

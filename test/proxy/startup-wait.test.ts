@@ -3,19 +3,9 @@ import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { Exchange, Handler } from "../../src/proxy/exchange.js";
 import { withRouting } from "../../src/proxy/middleware.js";
-import type { ClusterRoute } from "../../src/proxy/port.js";
 import { RouteTable } from "../../src/reconciler/routes.js";
-import { exchange } from "../fakes/exchange.js";
+import { awakeRoute as awake, exchange } from "../fakes/exchange.js";
 import { T0 } from "../fakes/harness.js";
-
-const awake: ClusterRoute = {
-  namespace: "vc-a",
-  name: "a",
-  upstream: "https://a.vc-a.svc:443",
-  asleep: false,
-  ready: true,
-  ignoreUserAgents: [],
-};
 
 const plain = (url: string, signal: AbortSignal = new AbortController().signal) =>
   exchange(url, {}, { signal });
